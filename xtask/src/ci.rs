@@ -1,0 +1,111 @@
+//! `cargo xtask ci`: every check CI runs, in the order that fails fastest. `.ci/run` calls this and
+//! nothing else, so a developer runs exactly what CI runs.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+
+use crate::{lint_command, project_root, spec_paths};
+
+/// Python tools the checks use, pinned; installed into `target/xtask-venv` on first use.
+const PYTHON_REQUIREMENTS: &str = "xtask/python-requirements.txt";
+
+/// Runs every step; stops at the first failure.
+pub fn run() -> Result<bool> {
+    let root = project_root();
+    std::env::set_current_dir(&root)?;
+    step("cargo fmt --check", || cargo(&["fmt", "--all", "--check"]))?;
+    step("cargo clippy", || {
+        cargo(&[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ])
+    })?;
+    step("cargo xtask lint", || match lint_command()? {
+        true => Ok(()),
+        false => bail!("the specs have lint findings (listed above)"),
+    })?;
+    step("openapi-spec-validator", || {
+        let venv = python_tools(&root)?;
+        let validator = venv.join("bin").join("openapi-spec-validator");
+        for spec in spec_paths() {
+            run_command(Command::new(&validator).arg(&spec))?;
+        }
+        Ok(())
+    })?;
+    step("cargo doc", || {
+        let status = Command::new(cargo_binary())
+            .args(["doc", "--workspace", "--no-deps", "--locked"])
+            .env("RUSTDOCFLAGS", "-D warnings")
+            .status()
+            .context("running cargo doc")?;
+        check_status("cargo doc", status)
+    })?;
+    step("cargo test", || cargo(&["test", "--workspace", "--locked"]))?;
+    println!("ci: all checks passed");
+    Ok(true)
+}
+
+fn step(name: &str, action: impl FnOnce() -> Result<()>) -> Result<()> {
+    println!("ci: {name}");
+    let started = Instant::now();
+    action().with_context(|| format!("ci step `{name}` failed"))?;
+    println!("ci: {name} ok ({:.1}s)", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn cargo_binary() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
+}
+
+fn cargo(arguments: &[&str]) -> Result<()> {
+    run_command(Command::new(cargo_binary()).args(arguments))
+}
+
+fn run_command(command: &mut Command) -> Result<()> {
+    let shown = format!("{command:?}");
+    let status = command
+        .status()
+        .with_context(|| format!("running {shown}"))?;
+    check_status(&shown, status)
+}
+
+fn check_status(shown: &str, status: std::process::ExitStatus) -> Result<()> {
+    if status.success() {
+        Ok(())
+    } else {
+        bail!("{shown} failed: {status}")
+    }
+}
+
+/// A virtual environment with the pinned Python tools, rebuilt when the requirements change.
+fn python_tools(root: &Path) -> Result<std::path::PathBuf> {
+    let venv = root.join("target").join("xtask-venv");
+    let requirements = std::fs::read_to_string(root.join(PYTHON_REQUIREMENTS))
+        .with_context(|| format!("reading {PYTHON_REQUIREMENTS}"))?;
+    let stamp = venv.join("installed-requirements.txt");
+    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(requirements.as_str()) {
+        return Ok(venv);
+    }
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    run_command(
+        Command::new(&python)
+            .args(["-m", "venv", "--clear"])
+            .arg(&venv),
+    )
+    .context("creating the Python virtual environment (is python3 with venv installed?)")?;
+    run_command(
+        Command::new(venv.join("bin").join("pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
+            .arg(root.join(PYTHON_REQUIREMENTS)),
+    )?;
+    std::fs::write(&stamp, requirements)?;
+    Ok(venv)
+}

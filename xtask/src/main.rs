@@ -1,0 +1,82 @@
+//! Project automation for streamspec, run as `cargo xtask <command>` (an alias in `.cargo/config.toml`).
+//!
+//! - `cargo xtask lint`: checks both specs (see [`lint`]).
+//! - `cargo xtask ci`: everything CI runs, in order; what `.ci/run` calls.
+
+mod ci;
+mod lint;
+mod spec;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  lint    check spec/*.yaml: operationIds, $refs, schema types, path parameters, what progenitor accepts
+  ci      run every check CI runs: fmt, clippy, lint, the outside OpenAPI validator, doc, tests
+";
+
+fn main() -> ExitCode {
+    let arguments: Vec<String> = std::env::args().skip(1).collect();
+    let arguments: Vec<&str> = arguments.iter().map(String::as_str).collect();
+    let outcome = match arguments.as_slice() {
+        ["lint"] => lint_command(),
+        ["ci"] => ci::run(),
+        ["help" | "--help" | "-h"] => {
+            print!("{USAGE}");
+            Ok(true)
+        }
+        _ => {
+            eprint!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match outcome {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root: xtask lives one level below it.
+pub fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap_or(Path::new("."))
+        .to_path_buf()
+}
+
+/// The spec files, as paths relative to the project root (so messages read `spec/storm.yaml:12`).
+pub fn spec_paths() -> Vec<PathBuf> {
+    spec::SPECS
+        .iter()
+        .map(|(file, _)| Path::new("spec").join(file))
+        .collect()
+}
+
+/// Lints every spec and prints the findings; `Ok(false)` when there are any.
+pub fn lint_command() -> Result<bool> {
+    std::env::set_current_dir(project_root())?;
+    let mut clean = true;
+    for path in spec_paths() {
+        let findings = match spec::SpecDocument::load(&path) {
+            Ok(doc) => lint::lint(&doc).iter().map(ToString::to_string).collect(),
+            Err(error) => vec![format!("{error:#}")],
+        };
+        for finding in &findings {
+            eprintln!("{finding}");
+        }
+        if findings.is_empty() {
+            println!("lint: {} ok", path.display());
+        }
+        clean &= findings.is_empty();
+    }
+    Ok(clean)
+}
