@@ -32,6 +32,13 @@ pub fn run() -> Result<bool> {
         true => Ok(()),
         false => bail!("the specs have lint findings (listed above)"),
     })?;
+    step(
+        "cargo xtask regenerate --check",
+        || match crate::regenerate::run(true)? {
+            true => Ok(()),
+            false => bail!("generated code is stale (listed above)"),
+        },
+    )?;
     step("openapi-spec-validator", || {
         let venv = python_tools(&root)?;
         let validator = venv.join("bin").join("openapi-spec-validator");

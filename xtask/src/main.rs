@@ -1,10 +1,12 @@
 //! Project automation for streamspec, run as `cargo xtask <command>` (an alias in `.cargo/config.toml`).
 //!
+//! - `cargo xtask regenerate [--check]`: writes the generated code (see [`regenerate`]).
 //! - `cargo xtask lint`: checks both specs (see [`lint`]).
 //! - `cargo xtask ci`: everything CI runs, in order; what `.ci/run` calls.
 
 mod ci;
 mod lint;
+mod regenerate;
 mod spec;
 
 use std::path::{Path, PathBuf};
@@ -16,6 +18,9 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
+  regenerate [--check]
+          write the generated code under crates/*/src/generated/ from spec/*.yaml; with --check,
+          write nothing and fail, listing every stale file, when the committed code is out of date
   lint    check spec/*.yaml: operationIds, $refs, schema types, path parameters, what progenitor accepts
   ci      run every check CI runs: fmt, clippy, lint, the outside OpenAPI validator, doc, tests
 ";
@@ -24,6 +29,8 @@ fn main() -> ExitCode {
     let arguments: Vec<String> = std::env::args().skip(1).collect();
     let arguments: Vec<&str> = arguments.iter().map(String::as_str).collect();
     let outcome = match arguments.as_slice() {
+        ["regenerate"] => regenerate::run(false),
+        ["regenerate", "--check"] => regenerate::run(true),
         ["lint"] => lint_command(),
         ["ci"] => ci::run(),
         ["help" | "--help" | "-h"] => {

@@ -1,0 +1,68 @@
+//! Run with: AIOZ_BASE_URL=http://127.0.0.1:4010 AIOZ_TOKEN=dev-token cargo run -p streamspec-client --example aioz_live_stream_keys
+//!
+//! Creates a live stream key, lists the account's keys, renames the new key and deletes it.
+//!
+//! `AIOZ_BASE_URL` defaults to the real service, `https://api.aiozstream.network/api`. Credentials come
+//! from `AIOZ_TOKEN` (a bearer JWT) or from `AIOZ_PUBLIC_KEY` and `AIOZ_SECRET_KEY` (the key pair).
+
+use futures::TryStreamExt;
+use streamspec_client::aioz::types::{CreateLiveStreamKeyRequest, UpdateLiveStreamKeyRequest};
+use streamspec_client::aioz::{Client, Credentials, ListOptions};
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let baseurl = std::env::var("AIOZ_BASE_URL")
+        .unwrap_or_else(|_| "https://api.aiozstream.network/api".to_owned());
+    let credentials = match (
+        std::env::var("AIOZ_TOKEN"),
+        std::env::var("AIOZ_PUBLIC_KEY"),
+        std::env::var("AIOZ_SECRET_KEY"),
+    ) {
+        (Ok(token), _, _) => Credentials::bearer(token)?,
+        (_, Ok(public_key), Ok(secret_key)) => Credentials::key_pair(public_key, secret_key)?,
+        _ => return Err("set AIOZ_TOKEN, or AIOZ_PUBLIC_KEY and AIOZ_SECRET_KEY".into()),
+    };
+    let client = Client::builder(baseurl, credentials).build()?;
+
+    let body = CreateLiveStreamKeyRequest::builder()
+        .name("streamspec example")
+        .save(false);
+    let key = client
+        .create_live_stream_key()
+        .body(body)
+        .send()
+        .await?
+        .into_inner()
+        .data;
+    println!(
+        "created {} ({}): stream to {}/{}",
+        key.id, key.name, key.rtmp_url, key.stream_key
+    );
+
+    let keys: Vec<_> = client
+        .all_live_stream_keys(ListOptions::default())
+        .try_collect()
+        .await?;
+    println!("the account has {} keys:", keys.len());
+    for each in &keys {
+        println!("  {} {}", each.id, each.name);
+    }
+
+    let body = UpdateLiveStreamKeyRequest::builder()
+        .name("streamspec example, renamed")
+        .save(true);
+    let updated = client
+        .update_live_stream_key()
+        .id(key.id)
+        .body(body)
+        .send()
+        .await?;
+    println!(
+        "renamed to {:?}, save = {}",
+        updated.data.name, updated.data.save
+    );
+
+    let deleted = client.delete_live_stream_key().id(key.id).send().await?;
+    println!("deleted: {}", deleted.message);
+    Ok(())
+}

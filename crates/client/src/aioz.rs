@@ -1,0 +1,313 @@
+//! The AIOZ Stream client: live stream keys.
+//!
+//! ```no_run
+//! use streamspec_client::aioz::{Client, Credentials};
+//! use streamspec_client::aioz::types::CreateLiveStreamKeyRequest;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = Client::builder(
+//!     "https://api.aiozstream.network/api",
+//!     Credentials::key_pair("my-public-key", "my-secret-key")?,
+//! )
+//! .build()?;
+//! let body = CreateLiveStreamKeyRequest::builder().name("studio").save(true);
+//! let created = client.create_live_stream_key().body(body).send().await?;
+//! println!("stream to {}/{}", created.data.rtmp_url, created.data.stream_key);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Every operation of `spec/aioz-stream.yaml` is a method of [`Client`] returning a builder; `send()`
+//! answers a [`ResponseValue`] (the typed body, status and headers) or an [`Error`] whose
+//! `ErrorResponse` variant holds the service's [`types::ErrorResponse`] with its `message`.
+//! [`Client::all_live_stream_keys`] pages through every key.
+
+use std::num::NonZeroU32;
+
+use futures::{Stream, TryStreamExt, stream};
+use progenitor_client::{ClientHooks, OperationInfo};
+use reqwest::header::{AUTHORIZATION, HeaderName};
+use streamspec_types::{EmptySecret, Secret};
+
+use crate::retry::{RetryPolicy, Timeouts};
+use crate::{BuildError, set_secret_header};
+
+#[path = "generated/aioz.rs"]
+#[allow(
+    missing_docs,
+    clippy::all,
+    clippy::pedantic,
+    unused_qualifications,
+    missing_debug_implementations
+)]
+mod generated;
+
+pub use generated::*;
+
+/// How the client authenticates: any one of the three schemes of the spec. `Debug` shows no secret.
+///
+/// ```
+/// use streamspec_client::aioz::Credentials;
+///
+/// let credentials = Credentials::key_pair("pk_live_1", "sk_live_1").unwrap();
+/// let shown = format!("{credentials:?}");
+/// assert!(shown.contains("pk_live_1") && !shown.contains("sk_live_1"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credentials {
+    /// `Authorization: Bearer <JWT>`.
+    Bearer(Secret),
+    /// The `stream-public-key` and `stream-secret-key` headers, always together.
+    KeyPair {
+        /// The account's public key (not a secret).
+        public_key: String,
+        /// The account's secret key.
+        secret_key: Secret,
+    },
+    /// HTTP Basic with `public_key:secret_key`, as the vendor's Go SDK sends.
+    Basic {
+        /// The account's public key (not a secret).
+        public_key: String,
+        /// The account's secret key.
+        secret_key: Secret,
+    },
+}
+
+impl Credentials {
+    /// A bearer JWT.
+    pub fn bearer(token: impl Into<String>) -> Result<Self, EmptySecret> {
+        Ok(Self::Bearer(Secret::new(token)?))
+    }
+
+    /// The public and secret key, sent as the `stream-public-key` and `stream-secret-key` headers.
+    pub fn key_pair(
+        public_key: impl Into<String>,
+        secret_key: impl Into<String>,
+    ) -> Result<Self, EmptySecret> {
+        Ok(Self::KeyPair {
+            public_key: public_key.into(),
+            secret_key: Secret::new(secret_key)?,
+        })
+    }
+
+    /// The public and secret key, sent as HTTP Basic.
+    pub fn basic(
+        public_key: impl Into<String>,
+        secret_key: impl Into<String>,
+    ) -> Result<Self, EmptySecret> {
+        Ok(Self::Basic {
+            public_key: public_key.into(),
+            secret_key: Secret::new(secret_key)?,
+        })
+    }
+
+    fn apply(
+        &self,
+        http: &reqwest::Client,
+        request: &mut reqwest::Request,
+    ) -> Result<(), &'static str> {
+        match self {
+            Credentials::Bearer(token) => set_secret_header(
+                request,
+                AUTHORIZATION,
+                &format!("Bearer {}", token.expose()),
+            ),
+            Credentials::KeyPair {
+                public_key,
+                secret_key,
+            } => {
+                set_secret_header(
+                    request,
+                    HeaderName::from_static("stream-public-key"),
+                    public_key,
+                )?;
+                set_secret_header(
+                    request,
+                    HeaderName::from_static("stream-secret-key"),
+                    secret_key.expose(),
+                )
+            }
+            Credentials::Basic {
+                public_key,
+                secret_key,
+            } => {
+                // reqwest knows how to encode Basic; borrow its builder for this one request.
+                let taken = std::mem::replace(
+                    request,
+                    reqwest::Request::new(reqwest::Method::GET, request.url().clone()),
+                );
+                *request = reqwest::RequestBuilder::from_parts(http.clone(), taken)
+                    .basic_auth(public_key, Some(secret_key.expose()))
+                    .build()
+                    .map_err(|_| "the Basic credentials could not be encoded")?;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// What every request of a [`Client`] carries: its credentials and retry policy.
+#[derive(Debug, Clone)]
+pub struct ClientState {
+    credentials: Credentials,
+    retry: RetryPolicy,
+}
+
+impl Client {
+    /// A client for `baseurl` (`https://api.aiozstream.network/api` for the real service) that sends
+    /// `credentials` with every request.
+    pub fn builder(baseurl: impl Into<String>, credentials: Credentials) -> ClientBuilder {
+        ClientBuilder {
+            baseurl: baseurl.into(),
+            credentials,
+            retry: RetryPolicy::default(),
+            timeouts: Timeouts::default(),
+            http: None,
+        }
+    }
+
+    /// The credentials this client sends.
+    pub fn credentials(&self) -> &Credentials {
+        &self.inner.credentials
+    }
+
+    /// Every live stream key that matches `options`, fetched page by page with `limit` and `offset`
+    /// until `total` keys have come; the first error ends the stream.
+    ///
+    /// ```no_run
+    /// # async fn run(client: streamspec_client::aioz::Client) -> Result<(), Box<dyn std::error::Error>> {
+    /// use futures::TryStreamExt;
+    /// use streamspec_client::aioz::ListOptions;
+    ///
+    /// let names: Vec<String> = client
+    ///     .all_live_stream_keys(ListOptions::default())
+    ///     .map_ok(|key| key.name)
+    ///     .try_collect()
+    ///     .await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn all_live_stream_keys(
+        &self,
+        options: ListOptions,
+    ) -> impl Stream<Item = Result<types::LiveStreamKey, Error<types::ErrorResponse>>> + '_ {
+        let pages = stream::try_unfold(Some(0i32), move |offset| {
+            let options = options.clone();
+            async move {
+                let Some(offset) = offset else {
+                    return Ok::<_, Error<types::ErrorResponse>>(None);
+                };
+                let mut request = self
+                    .list_live_stream_keys()
+                    .limit(options.page_size)
+                    .offset(offset);
+                if let Some(search) = options.search {
+                    request = request.search(search);
+                }
+                if let Some(sort_by) = options.sort_by {
+                    request = request.sort_by(sort_by);
+                }
+                if let Some(order_by) = options.order_by {
+                    request = request.order_by(order_by);
+                }
+                let page = request.send().await?.into_inner().data;
+                let fetched = i32::try_from(page.live_stream_keys.len()).unwrap_or(i32::MAX);
+                let next = offset.saturating_add(fetched);
+                // An empty page ends the listing even if `total` says more: no endless loop on a
+                // server that miscounts.
+                let more = fetched > 0 && i64::from(next) < page.total;
+                let keys = stream::iter(page.live_stream_keys.into_iter().map(Ok));
+                Ok(Some((keys, more.then_some(next))))
+            }
+        });
+        pages.try_flatten()
+    }
+}
+
+/// The filter and order of [`Client::all_live_stream_keys`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListOptions {
+    /// Only keys whose name contains this text.
+    pub search: Option<String>,
+    /// The field to sort by; the service's default is `created_at`.
+    pub sort_by: Option<types::LiveStreamKeySortBy>,
+    /// The sort order; the service's default is `desc`.
+    pub order_by: Option<types::SortOrder>,
+    /// Keys per request, at most 100 (the spec's maximum). Default 100: fewest round trips.
+    pub page_size: NonZeroU32,
+}
+
+impl Default for ListOptions {
+    fn default() -> Self {
+        Self {
+            search: None,
+            sort_by: None,
+            order_by: None,
+            page_size: NonZeroU32::new(100).unwrap(),
+        }
+    }
+}
+
+/// Builds a [`Client`]; from [`Client::builder`].
+#[derive(Debug)]
+pub struct ClientBuilder {
+    baseurl: String,
+    credentials: Credentials,
+    retry: RetryPolicy,
+    timeouts: Timeouts,
+    http: Option<reqwest::Client>,
+}
+
+impl ClientBuilder {
+    /// When to retry; [`RetryPolicy::default`] unless set.
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Connect and request timeouts; [`Timeouts::default`] unless set. Ignored with [`Self::http_client`].
+    pub fn timeouts(mut self, timeouts: Timeouts) -> Self {
+        self.timeouts = timeouts;
+        self
+    }
+
+    /// Use this `reqwest::Client` (its own timeouts, proxy, TLS settings) instead of a new one.
+    pub fn http_client(mut self, http: reqwest::Client) -> Self {
+        self.http = Some(http);
+        self
+    }
+
+    /// The client.
+    pub fn build(self) -> Result<Client, BuildError> {
+        let http = match self.http {
+            Some(http) => http,
+            None => self.timeouts.http_client().map_err(BuildError::Http)?,
+        };
+        let state = ClientState {
+            credentials: self.credentials,
+            retry: self.retry,
+        };
+        Ok(Client::new_with_client(&self.baseurl, http, state))
+    }
+}
+
+impl ClientHooks<ClientState> for Client {
+    async fn pre<E>(
+        &self,
+        request: &mut reqwest::Request,
+        _info: &OperationInfo,
+    ) -> Result<(), Error<E>> {
+        self.inner
+            .credentials
+            .apply(&self.client, request)
+            .map_err(|message| Error::InvalidRequest(message.to_owned()))
+    }
+
+    async fn exec(
+        &self,
+        request: reqwest::Request,
+        _info: &OperationInfo,
+    ) -> reqwest::Result<reqwest::Response> {
+        self.inner.retry.execute(&self.client, request).await
+    }
+}
