@@ -18,27 +18,16 @@ pub fn run() -> Result<bool> {
     std::env::set_current_dir(&root)?;
     step("cargo fmt --check", || cargo(&["fmt", "--all", "--check"]))?;
     step("cargo clippy", || {
-        cargo(&[
-            "clippy",
-            "--workspace",
-            "--all-targets",
-            "--locked",
-            "--",
-            "-D",
-            "warnings",
-        ])
+        cargo(&["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"])
     })?;
     step("cargo xtask lint", || match lint_command()? {
         true => Ok(()),
         false => bail!("the specs have lint findings (listed above)"),
     })?;
-    step(
-        "cargo xtask regenerate --check",
-        || match crate::regenerate::run(true)? {
-            true => Ok(()),
-            false => bail!("generated code is stale (listed above)"),
-        },
-    )?;
+    step("cargo xtask regenerate --check", || match crate::regenerate::run(true)? {
+        true => Ok(()),
+        false => bail!("generated code is stale (listed above)"),
+    })?;
     step("openapi-spec-validator", || {
         let venv = python_tools(&root)?;
         let validator = venv.join("bin").join("openapi-spec-validator");
@@ -78,18 +67,12 @@ fn cargo(arguments: &[&str]) -> Result<()> {
 
 fn run_command(command: &mut Command) -> Result<()> {
     let shown = format!("{command:?}");
-    let status = command
-        .status()
-        .with_context(|| format!("running {shown}"))?;
+    let status = command.status().with_context(|| format!("running {shown}"))?;
     check_status(&shown, status)
 }
 
 fn check_status(shown: &str, status: std::process::ExitStatus) -> Result<()> {
-    if status.success() {
-        Ok(())
-    } else {
-        bail!("{shown} failed: {status}")
-    }
+    if status.success() { Ok(()) } else { bail!("{shown} failed: {status}") }
 }
 
 /// A virtual environment with the pinned Python tools, rebuilt when the requirements change.
@@ -102,12 +85,8 @@ fn python_tools(root: &Path) -> Result<std::path::PathBuf> {
         return Ok(venv);
     }
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
-    run_command(
-        Command::new(&python)
-            .args(["-m", "venv", "--clear"])
-            .arg(&venv),
-    )
-    .context("creating the Python virtual environment (is python3 with venv installed?)")?;
+    run_command(Command::new(&python).args(["-m", "venv", "--clear"]).arg(&venv))
+        .context("creating the Python virtual environment (is python3 with venv installed?)")?;
     run_command(
         Command::new(venv.join("bin").join("pip"))
             .args(["install", "--quiet", "--disable-pip-version-check", "-r"])

@@ -21,25 +21,16 @@ pub struct Finding {
 
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let pointer = if self.pointer.is_empty() {
-            "/"
-        } else {
-            &self.pointer
-        };
+        let pointer = if self.pointer.is_empty() { "/" } else { &self.pointer };
         write!(f, "{}: {pointer}: {}", self.location, self.message)
     }
 }
 
-const METHODS: &[&str] = &[
-    "get", "put", "post", "delete", "options", "head", "patch", "trace",
-];
+const METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "patch", "trace"];
 
 /// Runs every check on one spec.
 pub fn lint(doc: &SpecDocument) -> Vec<Finding> {
-    let mut lint = Lint {
-        doc,
-        findings: Vec::new(),
-    };
+    let mut lint = Lint { doc, findings: Vec::new() };
     lint.version();
     lint.openapiv3_model();
     lint.references(&doc.value, String::new());
@@ -115,10 +106,7 @@ impl Lint<'_> {
             refined.push(error);
         }
         for (pointer, message) in refined {
-            self.report(
-                &pointer,
-                format!("not a valid OpenAPI 3.0 document: {message}"),
-            );
+            self.report(&pointer, format!("not a valid OpenAPI 3.0 document: {message}"));
         }
     }
 
@@ -147,11 +135,8 @@ impl Lint<'_> {
                             format!("`$ref` must be a local reference such as `#/components/schemas/Name`, not {reference}"),
                         ),
                     }
-                    let siblings: Vec<&str> = map
-                        .keys()
-                        .map(String::as_str)
-                        .filter(|key| *key != "$ref")
-                        .collect();
+                    let siblings: Vec<&str> =
+                        map.keys().map(String::as_str).filter(|key| *key != "$ref").collect();
                     if !siblings.is_empty() {
                         self.report(
                             &pointer,
@@ -190,9 +175,7 @@ impl Lint<'_> {
         if schema.contains_key("$ref") {
             return;
         }
-        let composed = ["allOf", "anyOf", "oneOf"]
-            .iter()
-            .any(|key| schema.contains_key(*key));
+        let composed = ["allOf", "anyOf", "oneOf"].iter().any(|key| schema.contains_key(*key));
         if !schema.contains_key("type") && !composed {
             self.report(
                 pointer,
@@ -342,11 +325,7 @@ impl Lint<'_> {
                         _ => schema.to_string(),
                     },
                 );
-            let kind = if status.starts_with('2') {
-                &mut success
-            } else {
-                &mut error
-            };
+            let kind = if status.starts_with('2') { &mut success } else { &mut error };
             kind.entry(schema).or_default().push(status.clone());
         }
         for (kind, schemas) in [("success", success), ("error", error)] {
@@ -409,11 +388,7 @@ pub fn resolve_local(reference: &str) -> Option<String> {
         .skip(1)
         .map(|token| percent_decode(token).map(|decoded| escape_token(&unescape_token(&decoded))))
         .collect();
-    Some(
-        tokens?
-            .iter()
-            .fold(String::new(), |pointer, token| pointer + "/" + token),
-    )
+    Some(tokens?.iter().fold(String::new(), |pointer, token| pointer + "/" + token))
 }
 
 fn percent_decode(token: &str) -> Option<String> {
@@ -451,16 +426,10 @@ pub fn schema_roots(document: &Value) -> Vec<String> {
     let mut responses = Vec::new();
     let mut headers = Vec::new();
     for name in keys(components.and_then(|c| c.get("parameters"))) {
-        roots.push(format!(
-            "/components/parameters/{}/schema",
-            escape_token(&name)
-        ));
+        roots.push(format!("/components/parameters/{}/schema", escape_token(&name)));
     }
     for name in keys(components.and_then(|c| c.get("headers"))) {
-        roots.push(format!(
-            "/components/headers/{}/schema",
-            escape_token(&name)
-        ));
+        roots.push(format!("/components/headers/{}/schema", escape_token(&name)));
     }
     for name in keys(components.and_then(|c| c.get("requestBodies"))) {
         bodies.push(format!("/components/requestBodies/{}", escape_token(&name)));
@@ -484,10 +453,7 @@ pub fn schema_roots(document: &Value) -> Vec<String> {
         }
     }
     for list in parameter_lists {
-        let count = document
-            .pointer(&list)
-            .and_then(Value::as_array)
-            .map_or(0, Vec::len);
+        let count = document.pointer(&list).and_then(Value::as_array).map_or(0, Vec::len);
         roots.extend((0..count).map(|index| format!("{list}/{index}/schema")));
     }
     for response in &responses {
@@ -587,11 +553,7 @@ components:
             "{} does not start with {expected_start}",
             found[0]
         );
-        assert!(
-            found[0].contains(message),
-            "{} does not contain {message}",
-            found[0]
-        );
+        assert!(found[0].contains(message), "{} does not contain {message}", found[0]);
     }
 
     #[test]
@@ -602,7 +564,7 @@ components:
     #[test]
     fn both_project_specs_are_clean() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        for (file, _) in crate::spec::SPECS {
+        for (file, _, _) in crate::spec::SPECS {
             let doc = SpecDocument::load(&root.join("spec").join(file)).unwrap();
             let found: Vec<String> = lint(&doc).iter().map(ToString::to_string).collect();
             assert!(found.is_empty(), "{file}:\n{}", found.join("\n"));
@@ -629,12 +591,7 @@ components:
     #[test]
     fn missing_operation_ids_are_rejected() {
         let text = VALID.replace("      operationId: create_thing\n", "");
-        assert_single(
-            &text,
-            25,
-            "/paths/~1things/post",
-            "`POST /things` has no `operationId`",
-        );
+        assert_single(&text, 25, "/paths/~1things/post", "`POST /things` has no `operationId`");
     }
 
     #[test]
@@ -769,10 +726,7 @@ components:
 
     #[test]
     fn references_resolve_with_escapes() {
-        assert_eq!(
-            resolve_local("#/paths/~1a~1b/get").as_deref(),
-            Some("/paths/~1a~1b/get")
-        );
+        assert_eq!(resolve_local("#/paths/~1a~1b/get").as_deref(), Some("/paths/~1a~1b/get"));
         assert_eq!(
             resolve_local("#/components/schemas/A%20B").as_deref(),
             Some("/components/schemas/A B")

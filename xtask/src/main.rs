@@ -7,6 +7,7 @@
 mod ci;
 mod lint;
 mod regenerate;
+mod server_gen;
 mod spec;
 
 use std::path::{Path, PathBuf};
@@ -54,18 +55,12 @@ fn main() -> ExitCode {
 
 /// The workspace root: xtask lives one level below it.
 pub fn project_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap_or(Path::new("."))
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new(".")).to_path_buf()
 }
 
 /// The spec files, as paths relative to the project root (so messages read `spec/storm.yaml:12`).
 pub fn spec_paths() -> Vec<PathBuf> {
-    spec::SPECS
-        .iter()
-        .map(|(file, _)| Path::new("spec").join(file))
-        .collect()
+    spec::SPECS.iter().map(|(file, _, _)| Path::new("spec").join(file)).collect()
 }
 
 /// Lints every spec and prints the findings; `Ok(false)` when there are any.

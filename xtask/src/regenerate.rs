@@ -18,7 +18,8 @@ use crate::lint;
 use crate::spec::{SPECS, SpecDocument};
 
 /// The folders this command owns: every file in them is generated, and one it did not produce is stale.
-pub const GENERATED_DIRS: &[&str] = &["crates/types/src/generated", "crates/client/src/generated"];
+pub const GENERATED_DIRS: &[&str] =
+    &["crates/types/src/generated", "crates/client/src/generated", "crates/server/src/generated"];
 
 /// What to run after a spec edit; printed by `--check`.
 pub const COMMAND: &str = "cargo xtask regenerate";
@@ -26,7 +27,7 @@ pub const COMMAND: &str = "cargo xtask regenerate";
 /// Every generated file, by path relative to the project root, with its exact content.
 pub fn generate_all(root: &Path) -> Result<BTreeMap<PathBuf, String>> {
     let mut files = BTreeMap::new();
-    for (file, module) in SPECS {
+    for (file, module, trait_name) in SPECS {
         let relative = Path::new("spec").join(file);
         let text = std::fs::read_to_string(root.join(&relative))
             .with_context(|| format!("reading {}", relative.display()))?;
@@ -40,11 +41,17 @@ pub fn generate_all(root: &Path) -> Result<BTreeMap<PathBuf, String>> {
                 listed.join("\n")
             );
         }
-        let header = Header {
-            spec: &relative,
-            digest: sha256_hex(&text),
-        };
+        let header = Header { spec: &relative, digest: sha256_hex(&text) };
         let generated = generate_api(&doc, module)?;
+        let server = crate::server_gen::generate(
+            &without_validation_only(&doc.value),
+            &crate::server_gen::ServerApi { module, trait_name },
+        )
+        .with_context(|| format!("generating the server of {}", relative.display()))?;
+        files.insert(
+            PathBuf::from(format!("crates/server/src/generated/{module}.rs")),
+            header.render(&server)?,
+        );
         files.insert(
             PathBuf::from(format!("crates/types/src/generated/{module}.rs")),
             header.render(&generated.types)?,
@@ -102,10 +109,7 @@ pub fn run(check: bool) -> Result<bool> {
     let drift = drift(&root, &files)?;
     if check {
         if drift.is_empty() {
-            println!(
-                "regenerate --check: {} generated files are up to date",
-                files.len()
-            );
+            println!("regenerate --check: {} generated files are up to date", files.len());
             return Ok(true);
         }
         eprintln!("generated code is stale; the specs and the committed code disagree:");
@@ -129,16 +133,10 @@ pub fn run(check: bool) -> Result<bool> {
     }
     for path in &drift.orphaned {
         std::fs::remove_file(root.join(path))?;
-        println!(
-            "regenerate: removed {} (its source is gone)",
-            path.display()
-        );
+        println!("regenerate: removed {} (its source is gone)", path.display());
     }
     if drift.is_empty() {
-        println!(
-            "regenerate: {} generated files already up to date",
-            files.len()
-        );
+        println!("regenerate: {} generated files already up to date", files.len());
     }
     Ok(true)
 }
@@ -171,9 +169,7 @@ struct GeneratedApi {
 }
 
 fn generate_api(doc: &SpecDocument, module: &str) -> Result<GeneratedApi> {
-    let mut value = doc.value.clone();
-    strip_validation_only(&mut value);
-    let spec: openapiv3::OpenAPI = serde_json::from_value(value)
+    let spec: openapiv3::OpenAPI = serde_json::from_value(without_validation_only(&doc.value))
         .with_context(|| format!("{} is not an OpenAPI 3.0 document", doc.path.display()))?;
 
     let mut settings = GenerationSettings::new();
@@ -187,11 +183,7 @@ fn generate_api(doc: &SpecDocument, module: &str) -> Result<GeneratedApi> {
         .with_hooks(HooksMode::Expected);
     // Secrets are one hand-written type whose `Debug` prints no secret (see spec/README.md).
     for name in ["Secret", "AccessToken"] {
-        if spec
-            .components
-            .as_ref()
-            .is_some_and(|c| c.schemas.contains_key(name))
-        {
+        if spec.components.as_ref().is_some_and(|c| c.schemas.contains_key(name)) {
             settings.with_replacement(
                 name,
                 "crate::Secret",
@@ -223,12 +215,7 @@ fn generate_api(doc: &SpecDocument, module: &str) -> Result<GeneratedApi> {
     ))?;
     client_items.insert(0, reexport);
     Ok(GeneratedApi {
-        types: syn::File {
-            shebang: None,
-            frontmatter: None,
-            attrs: Vec::new(),
-            items: types,
-        },
+        types: syn::File { shebang: None, frontmatter: None, attrs: Vec::new(), items: types },
         client: syn::File {
             shebang: None,
             frontmatter: None,
@@ -236,6 +223,13 @@ fn generate_api(doc: &SpecDocument, module: &str) -> Result<GeneratedApi> {
             items: client_items,
         },
     })
+}
+
+/// A copy of the spec for the code generators: without the validation-only rules.
+fn without_validation_only(value: &Value) -> Value {
+    let mut value = value.clone();
+    strip_validation_only(&mut value);
+    value
 }
 
 /// Removes the `allOf` entries marked `x-validation-only: true`: rules for validators that typify cannot
@@ -303,21 +297,18 @@ fn line_doc_comments(source: &str) -> String {
 }
 
 fn syn_tokens(text: &str) -> Result<proc_macro2::TokenStream> {
-    text.parse()
-        .map_err(|error| anyhow::anyhow!("{text}: {error}"))
+    text.parse().map_err(|error| anyhow::anyhow!("{text}: {error}"))
 }
 
 fn sha256_hex(text: &str) -> String {
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    Sha256::digest(text.as_bytes()).iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 /// Formats with the toolchain's rustfmt, the same one `cargo fmt --check` uses, so generated files pass it.
 fn rustfmt(source: &str) -> Result<String> {
     let mut child = Command::new(std::env::var("RUSTFMT").unwrap_or_else(|_| "rustfmt".to_owned()))
-        .args(["--edition", "2024", "--emit", "stdout", "--quiet"])
+        .args(["--edition", "2024", "--emit", "stdout", "--quiet", "--config-path"])
+        .arg(crate::project_root().join("rustfmt.toml"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -327,14 +318,9 @@ fn rustfmt(source: &str) -> Result<String> {
     let input = source.to_owned();
     let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
     let output = child.wait_with_output()?;
-    writer
-        .join()
-        .map_err(|_| anyhow::anyhow!("writing to rustfmt panicked"))??;
+    writer.join().map_err(|_| anyhow::anyhow!("writing to rustfmt panicked"))??;
     if !output.status.success() {
-        bail!(
-            "rustfmt failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        bail!("rustfmt failed: {}", String::from_utf8_lossy(&output.stderr));
     }
     String::from_utf8(output.stdout).context("rustfmt's output is not UTF-8")
 }

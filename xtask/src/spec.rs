@@ -10,8 +10,10 @@ use serde_json::{Map, Number, Value};
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
-/// The two hand-written specs, by file name under `spec/`, and the module each becomes.
-pub const SPECS: &[(&str, &str)] = &[("aioz-stream.yaml", "aioz"), ("storm.yaml", "storm")];
+/// The two hand-written specs, by file name under `spec/`, with the module each becomes and the name of
+/// its server trait.
+pub const SPECS: &[(&str, &str, &str)] =
+    &[("aioz-stream.yaml", "aioz", "LiveStreamsApi"), ("storm.yaml", "storm", "StormApi")];
 
 /// A spec as loaded: its file, its JSON value and where in the file each value starts.
 #[derive(Debug)]
@@ -36,10 +38,7 @@ impl SpecDocument {
         let mut builder = Builder::default();
         let mut parser = Parser::new_from_str(&text);
         let parsed = parser.load(&mut builder, false);
-        let location = |line: usize| Location {
-            path: path.to_path_buf(),
-            line,
-        };
+        let location = |line: usize| Location { path: path.to_path_buf(), line };
         if let Err(error) = parsed {
             anyhow::bail!("{}: {}", location(error.marker().line()), error.info());
         }
@@ -70,10 +69,7 @@ impl SpecDocument {
 
     /// `file:line` for `pointer`.
     pub fn location(&self, pointer: &str) -> Location {
-        Location {
-            path: self.path.clone(),
-            line: self.line_of(pointer),
-        }
+        Location { path: self.path.clone(), line: self.line_of(pointer) }
     }
 }
 
@@ -103,17 +99,8 @@ pub fn unescape_token(token: &str) -> String {
 }
 
 enum Frame {
-    Sequence {
-        pointer: String,
-        items: Vec<Value>,
-        anchor: usize,
-    },
-    Mapping {
-        pointer: String,
-        map: Map<String, Value>,
-        key: Option<String>,
-        anchor: usize,
-    },
+    Sequence { pointer: String, items: Vec<Value>, anchor: usize },
+    Mapping { pointer: String, map: Map<String, Value>, key: Option<String>, anchor: usize },
 }
 
 /// Builds a JSON value from YAML parser events. yaml-rust2's own loader forgets positions, and silently
@@ -133,17 +120,11 @@ impl Builder {
         match self.stack.last() {
             None => String::new(),
             Some(Frame::Sequence { pointer, items, .. }) => format!("{pointer}/{}", items.len()),
-            Some(Frame::Mapping {
-                pointer,
-                key: Some(key),
-                ..
-            }) => {
+            Some(Frame::Mapping { pointer, key: Some(key), .. }) => {
                 format!("{pointer}/{}", escape_token(key))
             }
             // A key that is itself a collection: rejected in `complete`.
-            Some(Frame::Mapping {
-                pointer, key: None, ..
-            }) => pointer.clone(),
+            Some(Frame::Mapping { pointer, key: None, .. }) => pointer.clone(),
         }
     }
 
@@ -167,9 +148,7 @@ impl Builder {
                 self.lines.entry(pointer).or_insert(mark.line());
                 items.push(value);
             }
-            Some(Frame::Mapping {
-                key: key @ None, ..
-            }) => match value {
+            Some(Frame::Mapping { key: key @ None, .. }) => match value {
                 Value::String(text) => {
                     let pointer = format!("{pointer}/{}", escape_token(&text));
                     self.lines.insert(pointer, mark.line());
@@ -177,11 +156,7 @@ impl Builder {
                 }
                 _ => self.fail(mark, "a mapping key must be a scalar".to_owned()),
             },
-            Some(Frame::Mapping {
-                map,
-                key: key @ Some(_),
-                ..
-            }) => {
+            Some(Frame::Mapping { map, key: key @ Some(_), .. }) => {
                 let name = key.take().unwrap_or_default();
                 if map.insert(name.clone(), value).is_some() {
                     self.fail(mark, format!("duplicate key `{name}` at {pointer}"));
@@ -205,21 +180,12 @@ impl MarkedEventReceiver for Builder {
             Event::SequenceStart(anchor, _) => {
                 let pointer = self.child_pointer();
                 self.lines.entry(pointer.clone()).or_insert(mark.line());
-                self.stack.push(Frame::Sequence {
-                    pointer,
-                    items: Vec::new(),
-                    anchor,
-                });
+                self.stack.push(Frame::Sequence { pointer, items: Vec::new(), anchor });
             }
             Event::MappingStart(anchor, _) => {
                 let pointer = self.child_pointer();
                 self.lines.entry(pointer.clone()).or_insert(mark.line());
-                self.stack.push(Frame::Mapping {
-                    pointer,
-                    map: Map::new(),
-                    key: None,
-                    anchor,
-                });
+                self.stack.push(Frame::Mapping { pointer, map: Map::new(), key: None, anchor });
             }
             Event::SequenceEnd | Event::MappingEnd => match self.stack.pop() {
                 Some(Frame::Sequence { items, anchor, .. }) => {
@@ -254,9 +220,7 @@ fn plain_scalar(text: String) -> Value {
     if let Ok(integer) = text.parse::<i64>() {
         return Value::Number(integer.into());
     }
-    let looks_numeric = text
-        .bytes()
-        .all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b))
+    let looks_numeric = text.bytes().all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b))
         && text.bytes().any(|b| b.is_ascii_digit());
     if looks_numeric && let Some(number) = text.parse::<f64>().ok().and_then(Number::from_f64) {
         return Value::Number(number);
@@ -284,11 +248,7 @@ mod tests {
         assert_eq!(doc.line_of("/b/1"), 4);
         assert_eq!(doc.line_of("/c/e"), 6);
         assert_eq!(doc.line_of("/200"), 7);
-        assert_eq!(
-            doc.line_of("/b/9/z"),
-            2,
-            "a missing pointer falls back to its parent"
-        );
+        assert_eq!(doc.line_of("/b/9/z"), 2, "a missing pointer falls back to its parent");
     }
 
     #[test]

@@ -24,43 +24,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let client = Client::builder(baseurl, credentials).build()?;
 
-    let body = CreateLiveStreamKeyRequest::builder()
-        .name("streamspec example")
-        .save(false);
-    let key = client
-        .create_live_stream_key()
-        .body(body)
-        .send()
-        .await?
-        .into_inner()
-        .data;
-    println!(
-        "created {} ({}): stream to {}/{}",
-        key.id, key.name, key.rtmp_url, key.stream_key
-    );
+    let body = CreateLiveStreamKeyRequest::builder().name("streamspec example").save(false);
+    let key = client.create_live_stream_key().body(body).send().await?.into_inner().data;
+    println!("created {} ({}): stream to {}/{}", key.id, key.name, key.rtmp_url, key.stream_key);
 
-    let keys: Vec<_> = client
-        .all_live_stream_keys(ListOptions::default())
-        .try_collect()
-        .await?;
+    let keys: Vec<_> = client.all_live_stream_keys(ListOptions::default()).try_collect().await?;
     println!("the account has {} keys:", keys.len());
     for each in &keys {
         println!("  {} {}", each.id, each.name);
     }
 
-    let body = UpdateLiveStreamKeyRequest::builder()
-        .name("streamspec example, renamed")
-        .save(true);
-    let updated = client
-        .update_live_stream_key()
-        .id(key.id)
-        .body(body)
-        .send()
-        .await?;
-    println!(
-        "renamed to {:?}, save = {}",
-        updated.data.name, updated.data.save
-    );
+    let body = UpdateLiveStreamKeyRequest::builder().name("streamspec example, renamed").save(true);
+    let updated = client.update_live_stream_key().id(key.id).body(body).send().await?;
+    println!("renamed to {:?}, save = {}", updated.data.name, updated.data.save);
 
     let deleted = client.delete_live_stream_key().id(key.id).send().await?;
     println!("deleted: {}", deleted.message);

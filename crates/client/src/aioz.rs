@@ -84,10 +84,7 @@ impl Credentials {
         public_key: impl Into<String>,
         secret_key: impl Into<String>,
     ) -> Result<Self, EmptySecret> {
-        Ok(Self::KeyPair {
-            public_key: public_key.into(),
-            secret_key: Secret::new(secret_key)?,
-        })
+        Ok(Self::KeyPair { public_key: public_key.into(), secret_key: Secret::new(secret_key)? })
     }
 
     /// The public and secret key, sent as HTTP Basic.
@@ -95,10 +92,7 @@ impl Credentials {
         public_key: impl Into<String>,
         secret_key: impl Into<String>,
     ) -> Result<Self, EmptySecret> {
-        Ok(Self::Basic {
-            public_key: public_key.into(),
-            secret_key: Secret::new(secret_key)?,
-        })
+        Ok(Self::Basic { public_key: public_key.into(), secret_key: Secret::new(secret_key)? })
     }
 
     fn apply(
@@ -107,15 +101,10 @@ impl Credentials {
         request: &mut reqwest::Request,
     ) -> Result<(), &'static str> {
         match self {
-            Credentials::Bearer(token) => set_secret_header(
-                request,
-                AUTHORIZATION,
-                &format!("Bearer {}", token.expose()),
-            ),
-            Credentials::KeyPair {
-                public_key,
-                secret_key,
-            } => {
+            Credentials::Bearer(token) => {
+                set_secret_header(request, AUTHORIZATION, &format!("Bearer {}", token.expose()))
+            }
+            Credentials::KeyPair { public_key, secret_key } => {
                 set_secret_header(
                     request,
                     HeaderName::from_static("stream-public-key"),
@@ -127,10 +116,7 @@ impl Credentials {
                     secret_key.expose(),
                 )
             }
-            Credentials::Basic {
-                public_key,
-                secret_key,
-            } => {
+            Credentials::Basic { public_key, secret_key } => {
                 // reqwest knows how to encode Basic; borrow its builder for this one request.
                 let taken = std::mem::replace(
                     request,
@@ -197,10 +183,8 @@ impl Client {
                 let Some(offset) = offset else {
                     return Ok::<_, Error<types::ErrorResponse>>(None);
                 };
-                let mut request = self
-                    .list_live_stream_keys()
-                    .limit(options.page_size)
-                    .offset(offset);
+                let mut request =
+                    self.list_live_stream_keys().limit(options.page_size).offset(offset);
                 if let Some(search) = options.search {
                     request = request.search(search);
                 }
@@ -283,10 +267,7 @@ impl ClientBuilder {
             Some(http) => http,
             None => self.timeouts.http_client().map_err(BuildError::Http)?,
         };
-        let state = ClientState {
-            credentials: self.credentials,
-            retry: self.retry,
-        };
+        let state = ClientState { credentials: self.credentials, retry: self.retry };
         Ok(Client::new_with_client(&self.baseurl, http, state))
     }
 }

@@ -49,10 +49,7 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// Never retry.
     pub fn none() -> Self {
-        Self {
-            max_retries: 0,
-            ..Self::default()
-        }
+        Self { max_retries: 0, ..Self::default() }
     }
 
     /// Sends `request`, and again as this policy says.
@@ -65,9 +62,8 @@ impl RetryPolicy {
         let mut retries = 0;
         loop {
             // A streaming body cannot be cloned; such a request is sent once.
-            let again = (idempotent && retries < self.max_retries)
-                .then(|| request.try_clone())
-                .flatten();
+            let again =
+                (idempotent && retries < self.max_retries).then(|| request.try_clone()).flatten();
             let result = client.execute(request).await;
             let Some(again) = again else {
                 return result;
@@ -91,21 +87,12 @@ impl RetryPolicy {
 
     fn backoff(&self, retries: u32) -> Duration {
         let factor = 2u32.saturating_pow(retries);
-        self.initial_backoff
-            .saturating_mul(factor)
-            .min(self.max_backoff)
+        self.initial_backoff.saturating_mul(factor).min(self.max_backoff)
     }
 }
 
 fn is_idempotent(method: &Method) -> bool {
-    [
-        Method::GET,
-        Method::HEAD,
-        Method::PUT,
-        Method::DELETE,
-        Method::OPTIONS,
-    ]
-    .contains(method)
+    [Method::GET, Method::HEAD, Method::PUT, Method::DELETE, Method::OPTIONS].contains(method)
 }
 
 fn is_retryable_status(status: StatusCode) -> bool {
@@ -114,18 +101,10 @@ fn is_retryable_status(status: StatusCode) -> bool {
 
 /// The wait a response asks for, in whole seconds: `Retry-After`, else `X-RateLimit-Retry-After`.
 fn requested_wait(headers: &HeaderMap) -> Option<Duration> {
-    [RETRY_AFTER.as_str(), "x-ratelimit-retry-after"]
-        .iter()
-        .find_map(|name| {
-            let seconds = headers
-                .get(*name)?
-                .to_str()
-                .ok()?
-                .trim()
-                .parse::<u64>()
-                .ok()?;
-            Some(Duration::from_secs(seconds))
-        })
+    [RETRY_AFTER.as_str(), "x-ratelimit-retry-after"].iter().find_map(|name| {
+        let seconds = headers.get(*name)?.to_str().ok()?.trim().parse::<u64>().ok()?;
+        Some(Duration::from_secs(seconds))
+    })
 }
 
 /// Timeouts for the underlying HTTP client.
@@ -139,10 +118,7 @@ pub struct Timeouts {
 
 impl Default for Timeouts {
     fn default() -> Self {
-        Self {
-            connect: Duration::from_secs(10),
-            request: Duration::from_secs(30),
-        }
+        Self { connect: Duration::from_secs(10), request: Duration::from_secs(30) }
     }
 }
 

@@ -86,10 +86,7 @@ impl Credentials {
         username: impl Into<String>,
         password: impl Into<String>,
     ) -> Result<Self, EmptySecret> {
-        Ok(Self::Login {
-            username: username.into(),
-            password: Secret::new(password)?,
-        })
+        Ok(Self::Login { username: username.into(), password: Secret::new(password)? })
     }
 }
 
@@ -138,16 +135,11 @@ impl Client {
     /// A valid token for [`Credentials::Login`], signing in when there is none or it is about to expire.
     async fn token(&self, username: &str, password: &Secret) -> Result<Secret, String> {
         let mut cached = self.inner.token.lock().await;
-        if let Some(cached) = cached
-            .as_ref()
-            .filter(|cached| Instant::now() < cached.renew_at)
-        {
+        if let Some(cached) = cached.as_ref().filter(|cached| Instant::now() < cached.renew_at) {
             return Ok(cached.token.clone());
         }
         let body = types::LoginRequest {
-            username: username
-                .try_into()
-                .map_err(|error| format!("username: {error}"))?,
+            username: username.try_into().map_err(|error| format!("username: {error}"))?,
             password: password.clone(),
         };
         let url = format!("{}/api/auth/login", self.baseurl);
@@ -165,9 +157,7 @@ impl Client {
                 .await
                 .map(|error| error.message)
                 .unwrap_or_else(|_| "no error message".to_owned());
-            return Err(format!(
-                "signing in as `{username}` failed: {status}: {message}"
-            ));
+            return Err(format!("signing in as `{username}` failed: {status}: {message}"));
         }
         let login: types::LoginResponse = response
             .json()
@@ -177,10 +167,7 @@ impl Client {
         let lifetime = Duration::from_millis(u64::try_from(login.data.remaining_time).unwrap_or(0));
         let renew_at = Instant::now() + lifetime.saturating_sub(self.inner.renew_before);
         let token = login.data.access_token;
-        *cached = Some(CachedToken {
-            token: token.clone(),
-            renew_at,
-        });
+        *cached = Some(CachedToken { token: token.clone(), renew_at });
         Ok(token)
     }
 }
@@ -247,24 +234,15 @@ impl ClientHooks<ClientState> for Client {
             return Ok(());
         }
         let applied = match &self.inner.credentials {
-            Credentials::Bearer(token) => set_secret_header(
-                request,
-                AUTHORIZATION,
-                &format!("Bearer {}", token.expose()),
-            ),
+            Credentials::Bearer(token) => {
+                set_secret_header(request, AUTHORIZATION, &format!("Bearer {}", token.expose()))
+            }
             Credentials::ApiKey(key) => {
                 set_secret_header(request, HeaderName::from_static("x-api-key"), key.expose())
             }
             Credentials::Login { username, password } => {
-                let token = self
-                    .token(username, password)
-                    .await
-                    .map_err(Error::Custom)?;
-                set_secret_header(
-                    request,
-                    AUTHORIZATION,
-                    &format!("Bearer {}", token.expose()),
-                )
+                let token = self.token(username, password).await.map_err(Error::Custom)?;
+                set_secret_header(request, AUTHORIZATION, &format!("Bearer {}", token.expose()))
             }
         };
         applied.map_err(|message| Error::InvalidRequest(message.to_owned()))

@@ -33,14 +33,8 @@ fn key(id: &str, name: &str) -> Value {
 
 /// A client that does not wait between retries, so the retry tests stay fast.
 fn client(server: &TestServer, credentials: Credentials) -> Client {
-    let retry = RetryPolicy {
-        initial_backoff: Duration::from_millis(1),
-        ..RetryPolicy::default()
-    };
-    Client::builder(&server.url, credentials)
-        .retry(retry)
-        .build()
-        .unwrap()
+    let retry = RetryPolicy { initial_backoff: Duration::from_millis(1), ..RetryPolicy::default() };
+    Client::builder(&server.url, credentials).retry(retry).build().unwrap()
 }
 
 fn bearer(server: &TestServer) -> Client {
@@ -51,31 +45,18 @@ fn bearer(server: &TestServer) -> Client {
 async fn create_sends_the_body_and_decodes_the_key() {
     let server = TestServer::start().await;
     server.respond(200, json!({"status": "success", "data": key(ID, "test")}));
-    let body = CreateLiveStreamKeyRequest::builder()
-        .name("test")
-        .save(true)
-        .type_(LiveStreamType::Audio);
-    let created = bearer(&server)
-        .create_live_stream_key()
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let body =
+        CreateLiveStreamKeyRequest::builder().name("test").save(true).type_(LiveStreamType::Audio);
+    let created = bearer(&server).create_live_stream_key().body(body).send().await.unwrap();
 
     assert_eq!(created.status().as_u16(), 200);
     assert_eq!(created.data.id.to_string(), ID);
     assert_eq!(created.data.name, "test");
     assert_eq!(created.data.type_, Some(LiveStreamType::Video));
     let request = server.only_request();
-    assert_eq!(
-        (request.method.as_str(), request.path.as_str()),
-        ("POST", "/live_streams")
-    );
+    assert_eq!((request.method.as_str(), request.path.as_str()), ("POST", "/live_streams"));
     assert_eq!(request.header("content-type"), Some("application/json"));
-    assert_eq!(
-        request.json(),
-        json!({"name": "test", "save": true, "type": "audio"})
-    );
+    assert_eq!(request.json(), json!({"name": "test", "save": true, "type": "audio"}));
 }
 
 #[tokio::test]
@@ -99,10 +80,7 @@ async fn list_puts_its_parameters_in_the_query_string() {
     assert_eq!(page.data.total, 1);
     assert_eq!(page.data.live_stream_keys.len(), 1);
     let request = server.only_request();
-    assert_eq!(
-        (request.method.as_str(), request.path.as_str()),
-        ("GET", "/live_streams")
-    );
+    assert_eq!((request.method.as_str(), request.path.as_str()), ("GET", "/live_streams"));
     assert_eq!(
         request.query.as_deref(),
         Some("limit=10&offset=0&order_by=desc&search=te+st&sort_by=created_at")
@@ -115,61 +93,30 @@ async fn get_update_and_delete_address_the_key_by_id() {
     let server = TestServer::start().await;
     server
         .respond(200, json!({"status": "success", "data": key(ID, "test")}))
-        .respond(
-            200,
-            json!({"status": "success", "data": key(ID, "renamed")}),
-        )
-        .respond(
-            200,
-            json!({"status": "success", "message": "Live stream key deleted"}),
-        );
+        .respond(200, json!({"status": "success", "data": key(ID, "renamed")}))
+        .respond(200, json!({"status": "success", "message": "Live stream key deleted"}));
     let client = bearer(&server);
 
     let got = client.get_live_stream_key().id(ID).send().await.unwrap();
     assert_eq!(got.data.name, "test");
-    let body = UpdateLiveStreamKeyRequest::builder()
-        .name("renamed")
-        .save(false);
-    let updated = client
-        .update_live_stream_key()
-        .id(ID)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let body = UpdateLiveStreamKeyRequest::builder().name("renamed").save(false);
+    let updated = client.update_live_stream_key().id(ID).body(body).send().await.unwrap();
     assert_eq!(updated.data.name, "renamed");
     let deleted = client.delete_live_stream_key().id(ID).send().await.unwrap();
     assert_eq!(deleted.message, "Live stream key deleted");
 
     let requests = server.requests();
-    let seen: Vec<(&str, &str)> = requests
-        .iter()
-        .map(|r| (r.method.as_str(), r.path.as_str()))
-        .collect();
+    let seen: Vec<(&str, &str)> =
+        requests.iter().map(|r| (r.method.as_str(), r.path.as_str())).collect();
     let path = format!("/live_streams/{ID}");
-    assert_eq!(
-        seen,
-        [
-            ("GET", path.as_str()),
-            ("PUT", path.as_str()),
-            ("DELETE", path.as_str())
-        ]
-    );
-    assert_eq!(
-        requests[1].json(),
-        json!({"name": "renamed", "save": false})
-    );
+    assert_eq!(seen, [("GET", path.as_str()), ("PUT", path.as_str()), ("DELETE", path.as_str())]);
+    assert_eq!(requests[1].json(), json!({"name": "renamed", "save": false}));
 }
 
 #[tokio::test]
 async fn a_malformed_id_is_refused_before_sending() {
     let server = TestServer::start().await;
-    let error = bearer(&server)
-        .get_live_stream_key()
-        .id("not-a-uuid")
-        .send()
-        .await
-        .unwrap_err();
+    let error = bearer(&server).get_live_stream_key().id("not-a-uuid").send().await.unwrap_err();
     assert!(matches!(error, Error::InvalidRequest(_)), "{error:?}");
     assert!(server.requests().is_empty());
 }
@@ -178,12 +125,7 @@ async fn a_malformed_id_is_refused_before_sending() {
 async fn bearer_sends_only_the_authorization_header() {
     let server = TestServer::start().await;
     server.respond(200, json!({"status": "success", "data": key(ID, "test")}));
-    bearer(&server)
-        .get_live_stream_key()
-        .id(ID)
-        .send()
-        .await
-        .unwrap();
+    bearer(&server).get_live_stream_key().id(ID).send().await.unwrap();
     let request = server.only_request();
     assert_eq!(request.header("authorization"), Some("Bearer jwt-token"));
     assert_eq!(request.header("stream-public-key"), None);
@@ -217,16 +159,8 @@ async fn basic_sends_the_key_pair_as_http_basic() {
 #[tokio::test]
 async fn an_error_envelope_becomes_a_typed_error_with_the_message() {
     let server = TestServer::start().await;
-    server.respond(
-        404,
-        json!({"status": "error", "message": "live stream key not found"}),
-    );
-    let error = bearer(&server)
-        .get_live_stream_key()
-        .id(ID)
-        .send()
-        .await
-        .unwrap_err();
+    server.respond(404, json!({"status": "error", "message": "live stream key not found"}));
+    let error = bearer(&server).get_live_stream_key().id(ID).send().await.unwrap_err();
     let Error::ErrorResponse(response) = error else {
         panic!("expected the error envelope, got {error:?}");
     };
@@ -257,19 +191,11 @@ async fn all_keys_pages_until_total() {
         ..ListOptions::default()
     };
     let client = bearer(&server);
-    let keys: Vec<_> = client
-        .all_live_stream_keys(options)
-        .try_collect()
-        .await
-        .unwrap();
+    let keys: Vec<_> = client.all_live_stream_keys(options).try_collect().await.unwrap();
 
     let names: Vec<&str> = keys.iter().map(|key| key.name.as_str()).collect();
     assert_eq!(names, ids);
-    let queries: Vec<String> = server
-        .requests()
-        .iter()
-        .map(|r| r.query.clone().unwrap())
-        .collect();
+    let queries: Vec<String> = server.requests().iter().map(|r| r.query.clone().unwrap()).collect();
     assert_eq!(
         queries,
         [
@@ -283,24 +209,16 @@ async fn all_keys_pages_until_total() {
 #[tokio::test]
 async fn all_keys_stops_at_an_empty_page_and_at_the_first_error() {
     let server = TestServer::start().await;
-    server.respond(
-        200,
-        json!({"status": "success", "data": {"live_stream_keys": [], "total": 9}}),
-    );
+    server.respond(200, json!({"status": "success", "data": {"live_stream_keys": [], "total": 9}}));
     let client = bearer(&server);
-    let keys: Vec<_> = client
-        .all_live_stream_keys(ListOptions::default())
-        .try_collect()
-        .await
-        .unwrap();
+    let keys: Vec<_> =
+        client.all_live_stream_keys(ListOptions::default()).try_collect().await.unwrap();
     assert!(keys.is_empty());
     assert_eq!(server.requests().len(), 1);
 
     server.respond(401, json!({"status": "error", "message": "Unauthorized"}));
-    let result: Result<Vec<_>, _> = client
-        .all_live_stream_keys(ListOptions::default())
-        .try_collect()
-        .await;
+    let result: Result<Vec<_>, _> =
+        client.all_live_stream_keys(ListOptions::default()).try_collect().await;
     assert!(matches!(result, Err(Error::ErrorResponse(ref e)) if e.message == "Unauthorized"));
 }
 
@@ -315,12 +233,7 @@ async fn a_get_is_retried_after_429_as_the_headers_say() {
         )
         .respond_with_headers(503, &[], json!({"status": "error", "message": "busy"}))
         .respond(200, json!({"status": "success", "data": key(ID, "test")}));
-    let got = bearer(&server)
-        .get_live_stream_key()
-        .id(ID)
-        .send()
-        .await
-        .unwrap();
+    let got = bearer(&server).get_live_stream_key().id(ID).send().await.unwrap();
     assert_eq!(got.data.name, "test");
     assert_eq!(server.requests().len(), 3);
 }
@@ -334,12 +247,7 @@ async fn a_post_is_never_retried() {
         json!({"status": "error", "message": "Too many requests"}),
     );
     let body = CreateLiveStreamKeyRequest::builder().name("test");
-    let error = bearer(&server)
-        .create_live_stream_key()
-        .body(body)
-        .send()
-        .await
-        .unwrap_err();
+    let error = bearer(&server).create_live_stream_key().body(body).send().await.unwrap_err();
     assert!(
         matches!(error, Error::ErrorResponse(ref e) if e.status().as_u16() == 429),
         "{error:?}"
@@ -353,12 +261,7 @@ async fn retries_stop_after_the_policy_limit_and_when_the_wait_is_too_long() {
     for _ in 0..4 {
         server.respond_with_headers(503, &[], json!({"status": "error", "message": "busy"}));
     }
-    let error = bearer(&server)
-        .get_live_stream_key()
-        .id(ID)
-        .send()
-        .await
-        .unwrap_err();
+    let error = bearer(&server).get_live_stream_key().id(ID).send().await.unwrap_err();
     // 503 is not a status the spec documents, so progenitor hands back the raw response.
     assert!(
         matches!(error, Error::UnexpectedResponse(ref r) if r.status().as_u16() == 503),
@@ -372,18 +275,9 @@ async fn retries_stop_after_the_policy_limit_and_when_the_wait_is_too_long() {
         &[("retry-after", "3600")],
         json!({"status": "error", "message": "come back in an hour"}),
     );
-    let error = bearer(&server)
-        .get_live_stream_key()
-        .id(ID)
-        .send()
-        .await
-        .unwrap_err();
+    let error = bearer(&server).get_live_stream_key().id(ID).send().await.unwrap_err();
     assert!(matches!(error, Error::ErrorResponse(ref e) if e.status().as_u16() == 429));
-    assert_eq!(
-        server.requests().len(),
-        1,
-        "a wait beyond max_retry_after is not waited"
-    );
+    assert_eq!(server.requests().len(), 1, "a wait beyond max_retry_after is not waited");
 }
 
 #[tokio::test]
@@ -392,20 +286,10 @@ async fn a_connection_error_is_retried_then_reported() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     drop(listener);
-    let retry = RetryPolicy {
-        initial_backoff: Duration::from_millis(1),
-        ..RetryPolicy::default()
-    };
-    let client = Client::builder(url, Credentials::bearer("t").unwrap())
-        .retry(retry)
-        .build()
-        .unwrap();
-    let error = client
-        .get_live_stream_key()
-        .id(ID)
-        .send()
-        .await
-        .unwrap_err();
+    let retry = RetryPolicy { initial_backoff: Duration::from_millis(1), ..RetryPolicy::default() };
+    let client =
+        Client::builder(url, Credentials::bearer("t").unwrap()).retry(retry).build().unwrap();
+    let error = client.get_live_stream_key().id(ID).send().await.unwrap_err();
     assert!(matches!(error, Error::CommunicationError(_)), "{error:?}");
 }
 

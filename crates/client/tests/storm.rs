@@ -50,9 +50,7 @@ fn settings_answer() -> Value {
 }
 
 fn api_key_client(server: &TestServer) -> Client {
-    Client::builder(&server.url, Credentials::api_key("static-api-key").unwrap())
-        .build()
-        .unwrap()
+    Client::builder(&server.url, Credentials::api_key("static-api-key").unwrap()).build().unwrap()
 }
 
 #[tokio::test]
@@ -63,44 +61,22 @@ async fn login_sends_a_plain_body_and_no_credentials() {
         username: "admin".try_into().unwrap(),
         password: "qwerty123".parse().unwrap(),
     };
-    let answer = api_key_client(&server)
-        .login()
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let answer = api_key_client(&server).login().body(body).send().await.unwrap();
 
     assert_eq!(answer.data.access_token.expose(), "jwt-1");
     let request = server.only_request();
-    assert_eq!(
-        (request.method.as_str(), request.path.as_str()),
-        ("POST", "/api/auth/login")
-    );
-    assert_eq!(
-        request.json(),
-        json!({"username": "admin", "password": "qwerty123"})
-    );
-    assert_eq!(
-        request.header("x-api-key"),
-        None,
-        "login carries no credentials"
-    );
+    assert_eq!((request.method.as_str(), request.path.as_str()), ("POST", "/api/auth/login"));
+    assert_eq!(request.json(), json!({"username": "admin", "password": "qwerty123"}));
+    assert_eq!(request.header("x-api-key"), None, "login carries no credentials");
     assert_eq!(request.header("authorization"), None);
 }
 
 #[tokio::test]
 async fn the_api_key_goes_in_x_api_key() {
     let server = TestServer::start().await;
-    server.respond(
-        200,
-        json!({"meta": meta(), "message": "Application deleted"}),
-    );
-    let deleted = api_key_client(&server)
-        .delete_application()
-        .app_name("live")
-        .send()
-        .await
-        .unwrap();
+    server.respond(200, json!({"meta": meta(), "message": "Application deleted"}));
+    let deleted =
+        api_key_client(&server).delete_application().app_name("live").send().await.unwrap();
     assert_eq!(deleted.message, "Application deleted");
     let request = server.only_request();
     assert_eq!(
@@ -118,15 +94,9 @@ async fn a_bearer_token_goes_in_authorization() {
         200,
         json!({"data": {"ingestSettings": settings_answer()["data"]}, "meta": meta()}),
     );
-    let client = Client::builder(&server.url, Credentials::bearer("jwt-x").unwrap())
-        .build()
-        .unwrap();
-    let settings = client
-        .get_application_settings()
-        .app_name("live")
-        .send()
-        .await
-        .unwrap();
+    let client =
+        Client::builder(&server.url, Credentials::bearer("jwt-x").unwrap()).build().unwrap();
+    let settings = client.get_application_settings().app_name("live").send().await.unwrap();
     let ingest = settings.into_inner().data.ingest_settings.unwrap();
     assert_eq!(ingest.attributes.auth_type.value, AuthType::Local);
     let request = server.only_request();
@@ -139,48 +109,18 @@ async fn login_credentials_sign_in_once_and_reuse_the_token() {
     let server = TestServer::start().await;
     server
         .respond(200, login_answer("jwt-1", 900_000))
-        .respond(
-            200,
-            json!({"meta": meta(), "message": "Application deleted"}),
-        )
-        .respond(
-            200,
-            json!({"meta": meta(), "message": "Application deleted"}),
-        );
-    let client = Client::builder(
-        &server.url,
-        Credentials::login("admin", "qwerty123").unwrap(),
-    )
-    .build()
-    .unwrap();
-    client
-        .delete_application()
-        .app_name("a")
-        .send()
-        .await
+        .respond(200, json!({"meta": meta(), "message": "Application deleted"}))
+        .respond(200, json!({"meta": meta(), "message": "Application deleted"}));
+    let client = Client::builder(&server.url, Credentials::login("admin", "qwerty123").unwrap())
+        .build()
         .unwrap();
-    client
-        .clone()
-        .delete_application()
-        .app_name("b")
-        .send()
-        .await
-        .unwrap();
+    client.delete_application().app_name("a").send().await.unwrap();
+    client.clone().delete_application().app_name("b").send().await.unwrap();
 
     let requests = server.requests();
     let paths: Vec<&str> = requests.iter().map(|r| r.path.as_str()).collect();
-    assert_eq!(
-        paths,
-        [
-            "/api/auth/login",
-            "/api/applications/a",
-            "/api/applications/b"
-        ]
-    );
-    assert_eq!(
-        requests[0].json(),
-        json!({"username": "admin", "password": "qwerty123"})
-    );
+    assert_eq!(paths, ["/api/auth/login", "/api/applications/a", "/api/applications/b"]);
+    assert_eq!(requests[0].json(), json!({"username": "admin", "password": "qwerty123"}));
     assert_eq!(requests[1].header("authorization"), Some("Bearer jwt-1"));
     assert_eq!(
         requests[2].header("authorization"),
@@ -198,35 +138,17 @@ async fn login_credentials_renew_a_token_about_to_expire() {
         .respond(200, json!({"meta": meta(), "message": "deleted"}))
         .respond(200, login_answer("jwt-new", 900_000))
         .respond(200, json!({"meta": meta(), "message": "deleted"}));
-    let client = Client::builder(
-        &server.url,
-        Credentials::login("admin", "qwerty123").unwrap(),
-    )
-    .build()
-    .unwrap();
-    client
-        .delete_application()
-        .app_name("a")
-        .send()
-        .await
+    let client = Client::builder(&server.url, Credentials::login("admin", "qwerty123").unwrap())
+        .build()
         .unwrap();
-    client
-        .delete_application()
-        .app_name("b")
-        .send()
-        .await
-        .unwrap();
+    client.delete_application().app_name("a").send().await.unwrap();
+    client.delete_application().app_name("b").send().await.unwrap();
 
     let requests = server.requests();
     let paths: Vec<&str> = requests.iter().map(|r| r.path.as_str()).collect();
     assert_eq!(
         paths,
-        [
-            "/api/auth/login",
-            "/api/applications/a",
-            "/api/auth/login",
-            "/api/applications/b"
-        ]
+        ["/api/auth/login", "/api/applications/a", "/api/auth/login", "/api/applications/b"]
     );
     assert_eq!(requests[1].header("authorization"), Some("Bearer jwt-old"));
     assert_eq!(requests[3].header("authorization"), Some("Bearer jwt-new"));
@@ -236,21 +158,12 @@ async fn login_credentials_renew_a_token_about_to_expire() {
 async fn a_failed_login_is_an_error_naming_the_user_but_not_the_password() {
     let server = TestServer::start().await;
     server.respond(401, json!({"message": "Invalid credentials"}));
-    let client = Client::builder(
-        &server.url,
-        Credentials::login("admin", "wrong-PASSWORD").unwrap(),
-    )
-    .build()
-    .unwrap();
-    let error = client
-        .delete_application()
-        .app_name("a")
-        .send()
-        .await
-        .unwrap_err();
-    let Error::Custom(message) = &error else {
-        panic!("expected a login failure, got {error:?}")
-    };
+    let client =
+        Client::builder(&server.url, Credentials::login("admin", "wrong-PASSWORD").unwrap())
+            .build()
+            .unwrap();
+    let error = client.delete_application().app_name("a").send().await.unwrap_err();
+    let Error::Custom(message) = &error else { panic!("expected a login failure, got {error:?}") };
     assert!(
         message.contains("`admin`")
             && message.contains("401")
@@ -258,11 +171,7 @@ async fn a_failed_login_is_an_error_naming_the_user_but_not_the_password() {
         "{message}"
     );
     assert!(!format!("{error} {error:?}").contains("PASSWORD"));
-    assert_eq!(
-        server.requests().len(),
-        1,
-        "the operation itself is not sent"
-    );
+    assert_eq!(server.requests().len(), 1, "the operation itself is not sent");
 }
 
 #[tokio::test]
@@ -273,29 +182,15 @@ async fn create_application_sends_the_wrapped_body() {
         json!({"data": {"attributes": {"name": "live", "type": "mono"}}, "meta": meta(), "message": "Application created"}),
     );
     let body = CreateApplicationRequest::builder().data(
-        CreateApplicationRequestData::builder().attributes(
-            Application::builder()
-                .name("live")
-                .type_(ApplicationType::Mono),
-        ),
+        CreateApplicationRequestData::builder()
+            .attributes(Application::builder().name("live").type_(ApplicationType::Mono)),
     );
-    let created = api_key_client(&server)
-        .create_application()
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let created = api_key_client(&server).create_application().body(body).send().await.unwrap();
     assert_eq!(created.status().as_u16(), 201);
     assert_eq!(created.data.attributes.type_, ApplicationType::Mono);
     let request = server.only_request();
-    assert_eq!(
-        (request.method.as_str(), request.path.as_str()),
-        ("POST", "/api/applications")
-    );
-    assert_eq!(
-        request.json(),
-        json!({"data": {"attributes": {"name": "live", "type": "mono"}}})
-    );
+    assert_eq!((request.method.as_str(), request.path.as_str()), ("POST", "/api/applications"));
+    assert_eq!(request.json(), json!({"data": {"attributes": {"name": "live", "type": "mono"}}}));
 }
 
 #[tokio::test]
@@ -311,11 +206,7 @@ async fn update_ingest_settings_sends_a_partial_update() {
                 .unwrap(),
         ),
         AuthUser::Token(
-            AuthUserToken::builder()
-                .token("tok")
-                .expire(Some(1798761600000))
-                .try_into()
-                .unwrap(),
+            AuthUserToken::builder().token("tok").expire(Some(1798761600000)).try_into().unwrap(),
         ),
     ];
     let attributes = IngestSettingsAttributes::builder()
@@ -369,19 +260,11 @@ async fn create_stream_sends_its_credentials_and_reads_a_summary() {
         "data": {"attributes": {"streamKey": "camera2", "type": "ingest", "source": source}}
     }))
     .unwrap();
-    let created = api_key_client(&server)
-        .create_stream()
-        .app_name("live")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let created =
+        api_key_client(&server).create_stream().app_name("live").body(body).send().await.unwrap();
     assert_eq!(created.data.attributes.stream_key.as_str(), "camera2");
     let request = server.only_request();
-    assert_eq!(
-        (request.method.as_str(), request.path.as_str()),
-        ("POST", "/api/streams/live")
-    );
+    assert_eq!((request.method.as_str(), request.path.as_str()), ("POST", "/api/streams/live"));
     assert_eq!(
         request.json()["data"]["attributes"]["source"],
         json!({"authType": "token", "auth": {"token": "8c1d5e2f"}})
@@ -391,10 +274,7 @@ async fn create_stream_sends_its_credentials_and_reads_a_summary() {
 #[tokio::test]
 async fn an_error_is_the_flat_message_envelope() {
     let server = TestServer::start().await;
-    server.respond(
-        409,
-        json!({"message": "A stream with this key already exists"}),
-    );
+    server.respond(409, json!({"message": "A stream with this key already exists"}));
     let body: CreateStreamRequest = serde_json::from_value(json!({
         "data": {"attributes": {"streamKey": "camera1", "type": "ingest", "source": {"authType": "none"}}}
     }))
@@ -416,12 +296,8 @@ async fn an_error_is_the_flat_message_envelope() {
 #[tokio::test]
 async fn an_invalid_application_name_is_refused_before_sending() {
     let server = TestServer::start().await;
-    let error = api_key_client(&server)
-        .delete_application()
-        .app_name("../etc")
-        .send()
-        .await
-        .unwrap_err();
+    let error =
+        api_key_client(&server).delete_application().app_name("../etc").send().await.unwrap_err();
     assert!(matches!(error, Error::InvalidRequest(_)), "{error:?}");
     assert!(server.requests().is_empty());
 }
@@ -433,9 +309,7 @@ fn credentials_print_no_secret() {
         Credentials::api_key("key-SECRET").unwrap(),
         Credentials::login("admin", "pw-SECRET").unwrap(),
     ] {
-        let client = Client::builder("http://127.0.0.1:1", credentials)
-            .build()
-            .unwrap();
+        let client = Client::builder("http://127.0.0.1:1", credentials).build().unwrap();
         let shown = format!("{client:?}");
         assert!(!shown.contains("SECRET"), "{shown}");
     }

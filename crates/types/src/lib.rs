@@ -31,7 +31,11 @@
 
 mod secret;
 
+/// The `chrono` the timestamps are made of, so a user needs no version-matched copy.
+pub use chrono;
 pub use secret::{EmptySecret, Secret};
+/// The `uuid` the ids are made of, so a user needs no version-matched copy.
+pub use uuid;
 
 /// AIOZ Stream live stream keys: the types of `spec/aioz-stream.yaml`.
 #[path = "generated/aioz.rs"]

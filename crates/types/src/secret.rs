@@ -28,11 +28,7 @@ impl Secret {
     /// Wraps a secret; fails if it is empty.
     pub fn new(secret: impl Into<String>) -> Result<Self, EmptySecret> {
         let secret = secret.into();
-        if secret.is_empty() {
-            Err(EmptySecret)
-        } else {
-            Ok(Self(secret))
-        }
+        if secret.is_empty() { Err(EmptySecret) } else { Ok(Self(secret)) }
     }
 
     /// The secret itself: for putting it on the wire, never for a log line.
@@ -126,9 +122,7 @@ mod tests {
         struct Login {
             password: Secret,
         }
-        let login = Login {
-            password: Secret::new("hunter2").unwrap(),
-        };
+        let login = Login { password: Secret::new("hunter2").unwrap() };
         let shown = format!("{login:?} {login:#?}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("***"), "{shown}");
@@ -139,9 +133,7 @@ mod tests {
         let secret: Secret = serde_json::from_str(r#""s3cret""#).unwrap();
         assert_eq!(secret.expose(), "s3cret");
         assert_eq!(serde_json::to_string(&secret).unwrap(), r#""s3cret""#);
-        let error = serde_json::from_str::<Secret>(r#""""#)
-            .unwrap_err()
-            .to_string();
+        let error = serde_json::from_str::<Secret>(r#""""#).unwrap_err().to_string();
         assert!(error.contains("must not be empty"), "{error}");
     }
 }

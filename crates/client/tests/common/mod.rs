@@ -74,10 +74,7 @@ impl TestServer {
     ) -> &Self {
         self.state.script.lock().unwrap().push_back(Scripted {
             status: StatusCode::from_u16(status).unwrap(),
-            headers: headers
-                .iter()
-                .map(|(name, value)| (*name, value.to_string()))
-                .collect(),
+            headers: headers.iter().map(|(name, value)| (*name, value.to_string())).collect(),
             body,
         });
         self
@@ -113,10 +110,8 @@ async fn answer(state: State, request: Request<Body>) -> Response<Body> {
     };
     let mut response = Response::builder().status(scripted.status);
     for (name, value) in scripted.headers {
-        response = response.header(
-            HeaderName::from_static(name),
-            HeaderValue::from_str(&value).unwrap(),
-        );
+        response =
+            response.header(HeaderName::from_static(name), HeaderValue::from_str(&value).unwrap());
     }
     response
         .header("content-type", "application/json")

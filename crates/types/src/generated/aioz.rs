@@ -13,10 +13,7 @@ pub struct CreateLiveStreamKeyRequest {
     /// Whether the live stream should be saved after streaming.
     #[serde(default)]
     pub save: bool,
-    #[serde(
-        rename = "type",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
+    #[serde(rename = "type", skip_serializing_if = "::std::option::Option::is_none")]
     pub type_: ::std::option::Option<LiveStreamType>,
 }
 impl CreateLiveStreamKeyRequest {
@@ -119,10 +116,7 @@ pub struct LiveStreamKey {
     pub save: bool,
     /// The key a broadcaster streams with, appended to `rtmp_url`.
     pub stream_key: ::uuid::Uuid,
-    #[serde(
-        rename = "type",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
+    #[serde(rename = "type", skip_serializing_if = "::std::option::Option::is_none")]
     pub type_: ::std::option::Option<LiveStreamType>,
     /// When the key was last changed.
     pub updated_at: ::chrono::DateTime<::chrono::offset::Utc>,
@@ -478,20 +472,12 @@ pub mod builder {
         fn try_from(
             value: CreateLiveStreamKeyRequest,
         ) -> ::std::result::Result<Self, super::error::ConversionError> {
-            Ok(Self {
-                name: value.name?,
-                save: value.save?,
-                type_: value.type_?,
-            })
+            Ok(Self { name: value.name?, save: value.save?, type_: value.type_? })
         }
     }
     impl ::std::convert::From<super::CreateLiveStreamKeyRequest> for CreateLiveStreamKeyRequest {
         fn from(value: super::CreateLiveStreamKeyRequest) -> Self {
-            Self {
-                name: Ok(value.name),
-                save: Ok(value.save),
-                type_: Ok(value.type_),
-            }
+            Self { name: Ok(value.name), save: Ok(value.save), type_: Ok(value.type_) }
         }
     }
     #[derive(Clone, Debug)]
@@ -534,18 +520,12 @@ pub mod builder {
         fn try_from(
             value: DeleteLiveStreamKeyResponse,
         ) -> ::std::result::Result<Self, super::error::ConversionError> {
-            Ok(Self {
-                message: value.message?,
-                status: value.status?,
-            })
+            Ok(Self { message: value.message?, status: value.status? })
         }
     }
     impl ::std::convert::From<super::DeleteLiveStreamKeyResponse> for DeleteLiveStreamKeyResponse {
         fn from(value: super::DeleteLiveStreamKeyResponse) -> Self {
-            Self {
-                message: Ok(value.message),
-                status: Ok(value.status),
-            }
+            Self { message: Ok(value.message), status: Ok(value.status) }
         }
     }
     #[derive(Clone, Debug)]
@@ -588,18 +568,12 @@ pub mod builder {
         fn try_from(
             value: ErrorResponse,
         ) -> ::std::result::Result<Self, super::error::ConversionError> {
-            Ok(Self {
-                message: value.message?,
-                status: value.status?,
-            })
+            Ok(Self { message: value.message?, status: value.status? })
         }
     }
     impl ::std::convert::From<super::ErrorResponse> for ErrorResponse {
         fn from(value: super::ErrorResponse) -> Self {
-            Self {
-                message: Ok(value.message),
-                status: Ok(value.status),
-            }
+            Self { message: Ok(value.message), status: Ok(value.status) }
         }
     }
     #[derive(Clone, Debug)]
@@ -800,18 +774,12 @@ pub mod builder {
         fn try_from(
             value: LiveStreamKeyList,
         ) -> ::std::result::Result<Self, super::error::ConversionError> {
-            Ok(Self {
-                live_stream_keys: value.live_stream_keys?,
-                total: value.total?,
-            })
+            Ok(Self { live_stream_keys: value.live_stream_keys?, total: value.total? })
         }
     }
     impl ::std::convert::From<super::LiveStreamKeyList> for LiveStreamKeyList {
         fn from(value: super::LiveStreamKeyList) -> Self {
-            Self {
-                live_stream_keys: Ok(value.live_stream_keys),
-                total: Ok(value.total),
-            }
+            Self { live_stream_keys: Ok(value.live_stream_keys), total: Ok(value.total) }
         }
     }
     #[derive(Clone, Debug)]
@@ -854,18 +822,12 @@ pub mod builder {
         fn try_from(
             value: LiveStreamKeyListResponse,
         ) -> ::std::result::Result<Self, super::error::ConversionError> {
-            Ok(Self {
-                data: value.data?,
-                status: value.status?,
-            })
+            Ok(Self { data: value.data?, status: value.status? })
         }
     }
     impl ::std::convert::From<super::LiveStreamKeyListResponse> for LiveStreamKeyListResponse {
         fn from(value: super::LiveStreamKeyListResponse) -> Self {
-            Self {
-                data: Ok(value.data),
-                status: Ok(value.status),
-            }
+            Self { data: Ok(value.data), status: Ok(value.status) }
         }
     }
     #[derive(Clone, Debug)]
@@ -908,18 +870,12 @@ pub mod builder {
         fn try_from(
             value: LiveStreamKeyResponse,
         ) -> ::std::result::Result<Self, super::error::ConversionError> {
-            Ok(Self {
-                data: value.data?,
-                status: value.status?,
-            })
+            Ok(Self { data: value.data?, status: value.status? })
         }
     }
     impl ::std::convert::From<super::LiveStreamKeyResponse> for LiveStreamKeyResponse {
         fn from(value: super::LiveStreamKeyResponse) -> Self {
-            Self {
-                data: Ok(value.data),
-                status: Ok(value.status),
-            }
+            Self { data: Ok(value.data), status: Ok(value.status) }
         }
     }
     #[derive(Clone, Debug)]
@@ -962,18 +918,12 @@ pub mod builder {
         fn try_from(
             value: UpdateLiveStreamKeyRequest,
         ) -> ::std::result::Result<Self, super::error::ConversionError> {
-            Ok(Self {
-                name: value.name?,
-                save: value.save?,
-            })
+            Ok(Self { name: value.name?, save: value.save? })
         }
     }
     impl ::std::convert::From<super::UpdateLiveStreamKeyRequest> for UpdateLiveStreamKeyRequest {
         fn from(value: super::UpdateLiveStreamKeyRequest) -> Self {
-            Self {
-                name: Ok(value.name),
-                save: Ok(value.save),
-            }
+            Self { name: Ok(value.name), save: Ok(value.save) }
         }
     }
 }

@@ -62,11 +62,11 @@ impl<'de> ::serde::Deserialize<'de> for ApplicationName {
     where
         D: ::serde::Deserializer<'de>,
     {
-        ::std::string::String::deserialize(deserializer)?
-            .parse()
-            .map_err(|e: self::error::ConversionError| {
+        ::std::string::String::deserialize(deserializer)?.parse().map_err(
+            |e: self::error::ConversionError| {
                 <D::Error as ::serde::de::Error>::custom(e.to_string())
-            })
+            },
+        )
     }
 }
 /// An application, as answered.
@@ -109,10 +109,7 @@ impl ApplicationResponseData {
     PartialEq,
 )]
 pub struct ApplicationSettings {
-    #[serde(
-        rename = "ingestSettings",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
+    #[serde(rename = "ingestSettings", skip_serializing_if = "::std::option::Option::is_none")]
     pub ingest_settings: ::std::option::Option<IngestSettingsSection>,
 }
 impl ApplicationSettings {
@@ -637,11 +634,11 @@ impl<'de> ::serde::Deserialize<'de> for FilePath {
     where
         D: ::serde::Deserializer<'de>,
     {
-        ::std::string::String::deserialize(deserializer)?
-            .parse()
-            .map_err(|e: self::error::ConversionError| {
+        ::std::string::String::deserialize(deserializer)?.parse().map_err(
+            |e: self::error::ConversionError| {
                 <D::Error as ::serde::de::Error>::custom(e.to_string())
-            })
+            },
+        )
     }
 }
 /// The ingest settings as answered, each field wrapped with whether it may be changed. `requestURL`,
@@ -657,24 +654,15 @@ pub struct IngestSettings {
     pub allow_stream_overwrite: BooleanSetting,
     #[serde(rename = "authType")]
     pub auth_type: AuthTypeSetting,
-    #[serde(
-        rename = "authUsers",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
+    #[serde(rename = "authUsers", skip_serializing_if = "::std::option::Option::is_none")]
     pub auth_users: ::std::option::Option<AuthUsersSetting>,
     #[serde(rename = "authorizationEnabled")]
     pub authorization_enabled: BooleanSetting,
     #[serde(rename = "autoStreamPublish")]
     pub auto_stream_publish: BooleanSetting,
-    #[serde(
-        rename = "fileURL",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
+    #[serde(rename = "fileURL", skip_serializing_if = "::std::option::Option::is_none")]
     pub file_url: ::std::option::Option<StringSetting>,
-    #[serde(
-        rename = "requestURL",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
+    #[serde(rename = "requestURL", skip_serializing_if = "::std::option::Option::is_none")]
     pub request_url: ::std::option::Option<StringSetting>,
 }
 impl IngestSettings {
@@ -702,10 +690,7 @@ impl IngestSettings {
 #[serde(deny_unknown_fields)]
 pub struct IngestSettingsAttributes {
     /// Allow stream ingestion.
-    #[serde(
-        rename = "allowStreamIngest",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
+    #[serde(rename = "allowStreamIngest", skip_serializing_if = "::std::option::Option::is_none")]
     pub allow_stream_ingest: ::std::option::Option<bool>,
     /// Allow overwriting existing streams with the same key.
     #[serde(
@@ -713,22 +698,12 @@ pub struct IngestSettingsAttributes {
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub allow_stream_overwrite: ::std::option::Option<bool>,
-    #[serde(
-        rename = "apiKey",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
+    #[serde(rename = "apiKey", skip_serializing_if = "::std::option::Option::is_none")]
     pub api_key: ::std::option::Option<crate::Secret>,
-    #[serde(
-        rename = "authType",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
+    #[serde(rename = "authType", skip_serializing_if = "::std::option::Option::is_none")]
     pub auth_type: ::std::option::Option<AuthType>,
     /// List of authorized users and tokens.
-    #[serde(
-        rename = "authUsers",
-        default,
-        skip_serializing_if = "::std::vec::Vec::is_empty"
-    )]
+    #[serde(rename = "authUsers", default, skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub auth_users: ::std::vec::Vec<AuthUser>,
     /// Enable ingest authorization.
     #[serde(
@@ -737,20 +712,11 @@ pub struct IngestSettingsAttributes {
     )]
     pub authorization_enabled: ::std::option::Option<bool>,
     /// Auto-publish incoming streams.
-    #[serde(
-        rename = "autoStreamPublish",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
+    #[serde(rename = "autoStreamPublish", skip_serializing_if = "::std::option::Option::is_none")]
     pub auto_stream_publish: ::std::option::Option<bool>,
-    #[serde(
-        rename = "fileURL",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
+    #[serde(rename = "fileURL", skip_serializing_if = "::std::option::Option::is_none")]
     pub file_url: ::std::option::Option<FilePath>,
-    #[serde(
-        rename = "requestURL",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
+    #[serde(rename = "requestURL", skip_serializing_if = "::std::option::Option::is_none")]
     pub request_url: ::std::option::Option<RequestUrl>,
 }
 impl IngestSettingsAttributes {
@@ -985,11 +951,11 @@ impl<'de> ::serde::Deserialize<'de> for RequestUrl {
     where
         D: ::serde::Deserializer<'de>,
     {
-        ::std::string::String::deserialize(deserializer)?
-            .parse()
-            .map_err(|e: self::error::ConversionError| {
+        ::std::string::String::deserialize(deserializer)?.parse().map_err(
+            |e: self::error::ConversionError| {
                 <D::Error as ::serde::de::Error>::custom(e.to_string())
-            })
+            },
+        )
     }
 }
 /// The publisher presents a stream secret.
@@ -1192,11 +1158,11 @@ impl<'de> ::serde::Deserialize<'de> for StreamKey {
     where
         D: ::serde::Deserializer<'de>,
     {
-        ::std::string::String::deserialize(deserializer)?
-            .parse()
-            .map_err(|e: self::error::ConversionError| {
+        ::std::string::String::deserialize(deserializer)?.parse().map_err(
+            |e: self::error::ConversionError| {
                 <D::Error as ::serde::de::Error>::custom(e.to_string())
-            })
+            },
+        )
     }
 }
 /// The answer to a stream create.
@@ -1528,11 +1494,11 @@ impl<'de> ::serde::Deserialize<'de> for Username {
     where
         D: ::serde::Deserializer<'de>,
     {
-        ::std::string::String::deserialize(deserializer)?
-            .parse()
-            .map_err(|e: self::error::ConversionError| {
+        ::std::string::String::deserialize(deserializer)?.parse().map_err(
+            |e: self::error::ConversionError| {
                 <D::Error as ::serde::de::Error>::custom(e.to_string())
-            })
+            },
+        )
     }
 }
 /// Types for composing complex structures.
@@ -1577,18 +1543,12 @@ pub mod builder {
         fn try_from(
             value: Application,
         ) -> ::std::result::Result<Self, super::error::ConversionError> {
-            Ok(Self {
-                name: value.name?,
-                type_: value.type_?,
-            })
+            Ok(Self { name: value.name?, type_: value.type_? })
         }
     }
     impl ::std::convert::From<super::Application> for Application {
         fn from(value: super::Application) -> Self {
-            Self {
-                name: Ok(value.name),
-                type_: Ok(value.type_),
-            }
+            Self { name: Ok(value.name), type_: Ok(value.type_) }
         }
     }
     #[derive(Clone, Debug)]
@@ -1646,20 +1606,12 @@ pub mod builder {
         fn try_from(
             value: ApplicationResponse,
         ) -> ::std::result::Result<Self, super::error::ConversionError> {
-            Ok(Self {
-                data: value.data?,
-                message: value.message?,
-                meta: value.meta?,
-            })
+            Ok(Self { data: value.data?, message: value.message?, meta: value.meta? })
         }
     }
     impl ::std::convert::From<super::ApplicationResponse> for ApplicationResponse {
         fn from(value: super::ApplicationResponse) -> Self {
-            Self {
-                data: Ok(value.data),
-                message: Ok(value.message),
-                meta: Ok(value.meta),
-            }
+            Self { data: Ok(value.data), message: Ok(value.message), meta: Ok(value.meta) }
         }
     }
     #[derive(Clone, Debug)]
@@ -1668,9 +1620,7 @@ pub mod builder {
     }
     impl ::std::default::Default for ApplicationResponseData {
         fn default() -> Self {
-            Self {
-                attributes: Err("no value supplied for attributes".to_string()),
-            }
+            Self { attributes: Err("no value supplied for attributes".to_string()) }
         }
     }
     impl ApplicationResponseData {
@@ -1690,16 +1640,12 @@ pub mod builder {
         fn try_from(
             value: ApplicationResponseData,
         ) -> ::std::result::Result<Self, super::error::ConversionError> {
-            Ok(Self {
-                attributes: value.attributes?,
-            })
+            Ok(Self { attributes: value.attributes? })
         }
     }
     impl ::std::convert::From<super::ApplicationResponseData> for ApplicationResponseData {
         fn from(value: super::ApplicationResponseData) -> Self {
-            Self {
-                attributes: Ok(value.attributes),
-            }
+            Self { attributes: Ok(value.attributes) }
         }
     }
     #[derive(Clone, Debug)]
@@ -1711,9 +1657,7 @@ pub mod builder {
     }
     impl ::std::default::Default for ApplicationSettings {
         fn default() -> Self {
-            Self {
-                ingest_settings: Ok(Default::default()),
-            }
+            Self { ingest_settings: Ok(Default::default()) }
         }
     }
     impl ApplicationSettings {
@@ -1733,16 +1677,12 @@ pub mod builder {
         fn try_from(
             value: ApplicationSettings,
         ) -> ::std::result::Result<Self, super::error::ConversionError> {
-            Ok(Self {
-                ingest_settings: value.ingest_settings?,
-            })
+            Ok(Self { ingest_settings: value.ingest_settings? })
         }
     }
     impl ::std::convert::From<super::ApplicationSettings> for ApplicationSettings {
         fn from(value: super::ApplicationSettings) -> Self {
-            Self {
-                ingest_settings: Ok(value.ingest_settings),
-            }
+            Self { ingest_settings: Ok(value.ingest_settings) }
         }
     }
     #[derive(Clone, Debug)]
@@ -1800,20 +1740,12 @@ pub mod builder {
         fn try_from(
             value: ApplicationSettingsResponse,
         ) -> ::std::result::Result<Self, super::error::ConversionError> {
-            Ok(Self {
-                data: value.data?,
-                message: value.message?,
-                meta: value.meta?,
-            })
+            Ok(Self { data: value.data?, message: value.message?, meta: value.meta? })
         }
     }
     impl ::std::convert::From<super::ApplicationSettingsResponse> for ApplicationSettingsResponse {
         fn from(value: super::ApplicationSettingsResponse) -> Self {
-            Self {
-                data: Ok(value.data),
-                message: Ok(value.message),
-                meta: Ok(value.meta),
-            }
+            Self { data: Ok(value.data), message: Ok(value.message), meta: Ok(value.meta) }
         }
     }
     #[derive(Clone, Debug)]
@@ -1856,18 +1788,12 @@ pub mod builder {
         fn try_from(
             value: AuthTypeSetting,
         ) -> ::std::result::Result<Self, super::error::ConversionError> {
-            Ok(Self {
-                editable: value.editable?,
-                value: value.value?,
-            })
+            Ok(Self { editable: value.editable?, value: value.value? })
         }
     }
     impl ::std::convert::From<super::AuthTypeSetting> for AuthTypeSetting {
         fn from(value: super::AuthTypeSetting) -> Self {
-            Self {
-                editable: Ok(value.editable),
-                value: Ok(value.value),
-            }
+            Self { editable: Ok(value.editable), value: Ok(value.value) }
         }
     }
     #[derive(Clone, Debug)]
@@ -1910,18 +1836,12 @@ pub mod builder {
         fn try_from(
             value: AuthUserCredentials,
         ) -> ::std::result::Result<Self, super::error::ConversionError> {
-            Ok(Self {
-                password: value.password?,
-                username: value.username?,
-            })
+            Ok(Self { password: value.password?, username: value.username? })
         }
     }
     impl ::std::convert::From<super::AuthUserCredentials> for AuthUserCredentials {
         fn from(value: super::AuthUserCredentials) -> Self {
-            Self {
-                password: Ok(value.password),
-                username: Ok(value.username),
-            }
+            Self { password: Ok(value.password), username: Ok(value.username) }
         }
     }
     #[derive(Clone, Debug)]
@@ -1979,20 +1899,12 @@ pub mod builder {
         fn try_from(
             value: AuthUserSummary,
         ) -> ::std::result::Result<Self, super::error::ConversionError> {
-            Ok(Self {
-                expire: value.expire?,
-                kind: value.kind?,
-                username: value.username?,
-            })
+            Ok(Self { expire: value.expire?, kind: value.kind?, username: value.username? })
         }
     }
     impl ::std::convert::From<super::AuthUserSummary> for AuthUserSummary {
         fn from(value: super::AuthUserSummary) -> Self {
-            Self {
-                expire: Ok(value.expire),
-                kind: Ok(value.kind),
-                username: Ok(value.username),
-            }
+            Self { expire: Ok(value.expire), kind: Ok(value.kind), username: Ok(value.username) }
         }
     }
     #[derive(Clone, Debug)]
@@ -2035,18 +1947,12 @@ pub mod builder {
         fn try_from(
             value: AuthUserToken,
         ) -> ::std::result::Result<Self, super::error::ConversionError> {
-            Ok(Self {
-                expire: value.expire?,
-                token: value.token?,
-            })
+            Ok(Self { expire: value.expire?, token: value.token? })
         }
     }
     impl ::std::convert::From<super::AuthUserToken> for AuthUserToken {
         fn from(value: super::AuthUserToken) -> Self {
-            Self {
-                expire: Ok(value.expire),
-                token: Ok(value.token),
-            }
+            Self { expire: Ok(value.expire), token: Ok(value.token) }
         }
     }
     #[derive(Clone, Debug)]
@@ -2090,18 +1996,12 @@ pub mod builder {
         fn try_from(
             value: AuthUsersSetting,
         ) -> ::std::result::Result<Self, super::error::ConversionError> {
-            Ok(Self {
-                editable: value.editable?,
-                value: value.value?,
-            })
+            Ok(Self { editable: value.editable?, value: value.value? })
         }
     }
     impl ::std::convert::From<super::AuthUsersSetting> for AuthUsersSetting {
         fn from(value: super::AuthUsersSetting) -> Self {
-            Self {
-                editable: Ok(value.editable),
-                value: Ok(value.value),
-            }
+            Self { editable: Ok(value.editable), value: Ok(value.value) }
         }
     }
     #[derive(Clone, Debug)]
@@ -2144,18 +2044,12 @@ pub mod builder {
         fn try_from(
             value: BooleanSetting,
         ) -> ::std::result::Result<Self, super::error::ConversionError> {
-            Ok(Self {
-                editable: value.editable?,
-                value: value.value?,
-            })
+            Ok(Self { editable: value.editable?, value: value.value? })
         }
     }
     impl ::std::convert::From<super::BooleanSetting> for BooleanSetting {
         fn from(value: super::BooleanSetting) -> Self {
-            Self {
-                editable: Ok(value.editable),
-                value: Ok(value.value),
-            }
+            Self { editable: Ok(value.editable), value: Ok(value.value) }
         }
     }
     #[derive(Clone, Debug)]
@@ -2164,9 +2058,7 @@ pub mod builder {
     }
     impl ::std::default::Default for CreateApplicationRequest {
         fn default() -> Self {
-            Self {
-                data: Err("no value supplied for data".to_string()),
-            }
+            Self { data: Err("no value supplied for data".to_string()) }
         }
     }
     impl CreateApplicationRequest {
@@ -2191,9 +2083,7 @@ pub mod builder {
     }
     impl ::std::convert::From<super::CreateApplicationRequest> for CreateApplicationRequest {
         fn from(value: super::CreateApplicationRequest) -> Self {
-            Self {
-                data: Ok(value.data),
-            }
+            Self { data: Ok(value.data) }
         }
     }
     #[derive(Clone, Debug)]
@@ -2202,9 +2092,7 @@ pub mod builder {
     }
     impl ::std::default::Default for CreateApplicationRequestData {
         fn default() -> Self {
-            Self {
-                attributes: Err("no value supplied for attributes".to_string()),
-            }
+            Self { attributes: Err("no value supplied for attributes".to_string()) }
         }
     }
     impl CreateApplicationRequestData {
@@ -2224,16 +2112,12 @@ pub mod builder {
         fn try_from(
             value: CreateApplicationRequestData,
         ) -> ::std::result::Result<Self, super::error::ConversionError> {
-            Ok(Self {
-                attributes: value.attributes?,
-            })
+            Ok(Self { attributes: value.attributes? })
         }
     }
     impl ::std::convert::From<super::CreateApplicationRequestData> for CreateApplicationRequestData {
         fn from(value: super::CreateApplicationRequestData) -> Self {
-            Self {
-                attributes: Ok(value.attributes),
-            }
+            Self { attributes: Ok(value.attributes) }
         }
     }
     #[derive(Clone, Debug)]
@@ -2242,9 +2126,7 @@ pub mod builder {
     }
     impl ::std::default::Default for CreateStreamRequest {
         fn default() -> Self {
-            Self {
-                data: Err("no value supplied for data".to_string()),
-            }
+            Self { data: Err("no value supplied for data".to_string()) }
         }
     }
     impl CreateStreamRequest {
@@ -2269,9 +2151,7 @@ pub mod builder {
     }
     impl ::std::convert::From<super::CreateStreamRequest> for CreateStreamRequest {
         fn from(value: super::CreateStreamRequest) -> Self {
-            Self {
-                data: Ok(value.data),
-            }
+            Self { data: Ok(value.data) }
         }
     }
     #[derive(Clone, Debug)]
@@ -2281,9 +2161,7 @@ pub mod builder {
     }
     impl ::std::default::Default for CreateStreamRequestData {
         fn default() -> Self {
-            Self {
-                attributes: Err("no value supplied for attributes".to_string()),
-            }
+            Self { attributes: Err("no value supplied for attributes".to_string()) }
         }
     }
     impl CreateStreamRequestData {
@@ -2303,16 +2181,12 @@ pub mod builder {
         fn try_from(
             value: CreateStreamRequestData,
         ) -> ::std::result::Result<Self, super::error::ConversionError> {
-            Ok(Self {
-                attributes: value.attributes?,
-            })
+            Ok(Self { attributes: value.attributes? })
         }
     }
     impl ::std::convert::From<super::CreateStreamRequestData> for CreateStreamRequestData {
         fn from(value: super::CreateStreamRequestData) -> Self {
-            Self {
-                attributes: Ok(value.attributes),
-            }
+            Self { attributes: Ok(value.attributes) }
         }
     }
     #[derive(Clone, Debug)]
@@ -2369,11 +2243,7 @@ pub mod builder {
         fn try_from(
             value: CreateStreamRequestDataAttributes,
         ) -> ::std::result::Result<Self, super::error::ConversionError> {
-            Ok(Self {
-                source: value.source?,
-                stream_key: value.stream_key?,
-                type_: value.type_?,
-            })
+            Ok(Self { source: value.source?, stream_key: value.stream_key?, type_: value.type_? })
         }
     }
     impl ::std::convert::From<super::CreateStreamRequestDataAttributes>
@@ -2427,18 +2297,12 @@ pub mod builder {
         fn try_from(
             value: CredentialsSource,
         ) -> ::std::result::Result<Self, super::error::ConversionError> {
-            Ok(Self {
-                auth: value.auth?,
-                auth_type: value.auth_type?,
-            })
+            Ok(Self { auth: value.auth?, auth_type: value.auth_type? })
         }
     }
     impl ::std::convert::From<super::CredentialsSource> for CredentialsSource {
         fn from(value: super::CredentialsSource) -> Self {
-            Self {
-                auth: Ok(value.auth),
-                auth_type: Ok(value.auth_type),
-            }
+            Self { auth: Ok(value.auth), auth_type: Ok(value.auth_type) }
         }
     }
     #[derive(Clone, Debug)]
@@ -2481,18 +2345,12 @@ pub mod builder {
         fn try_from(
             value: CredentialsSourceAuth,
         ) -> ::std::result::Result<Self, super::error::ConversionError> {
-            Ok(Self {
-                password: value.password?,
-                username: value.username?,
-            })
+            Ok(Self { password: value.password?, username: value.username? })
         }
     }
     impl ::std::convert::From<super::CredentialsSourceAuth> for CredentialsSourceAuth {
         fn from(value: super::CredentialsSourceAuth) -> Self {
-            Self {
-                password: Ok(value.password),
-                username: Ok(value.username),
-            }
+            Self { password: Ok(value.password), username: Ok(value.username) }
         }
     }
     #[derive(Clone, Debug)]
@@ -2501,9 +2359,7 @@ pub mod builder {
     }
     impl ::std::default::Default for ErrorResponse {
         fn default() -> Self {
-            Self {
-                message: Err("no value supplied for message".to_string()),
-            }
+            Self { message: Err("no value supplied for message".to_string()) }
         }
     }
     impl ErrorResponse {
@@ -2523,16 +2379,12 @@ pub mod builder {
         fn try_from(
             value: ErrorResponse,
         ) -> ::std::result::Result<Self, super::error::ConversionError> {
-            Ok(Self {
-                message: value.message?,
-            })
+            Ok(Self { message: value.message? })
         }
     }
     impl ::std::convert::From<super::ErrorResponse> for ErrorResponse {
         fn from(value: super::ErrorResponse) -> Self {
-            Self {
-                message: Ok(value.message),
-            }
+            Self { message: Ok(value.message) }
         }
     }
     #[derive(Clone, Debug)]
@@ -2900,20 +2752,12 @@ pub mod builder {
         fn try_from(
             value: IngestSettingsResponse,
         ) -> ::std::result::Result<Self, super::error::ConversionError> {
-            Ok(Self {
-                data: value.data?,
-                message: value.message?,
-                meta: value.meta?,
-            })
+            Ok(Self { data: value.data?, message: value.message?, meta: value.meta? })
         }
     }
     impl ::std::convert::From<super::IngestSettingsResponse> for IngestSettingsResponse {
         fn from(value: super::IngestSettingsResponse) -> Self {
-            Self {
-                data: Ok(value.data),
-                message: Ok(value.message),
-                meta: Ok(value.meta),
-            }
+            Self { data: Ok(value.data), message: Ok(value.message), meta: Ok(value.meta) }
         }
     }
     #[derive(Clone, Debug)]
@@ -2922,9 +2766,7 @@ pub mod builder {
     }
     impl ::std::default::Default for IngestSettingsSection {
         fn default() -> Self {
-            Self {
-                attributes: Err("no value supplied for attributes".to_string()),
-            }
+            Self { attributes: Err("no value supplied for attributes".to_string()) }
         }
     }
     impl IngestSettingsSection {
@@ -2944,16 +2786,12 @@ pub mod builder {
         fn try_from(
             value: IngestSettingsSection,
         ) -> ::std::result::Result<Self, super::error::ConversionError> {
-            Ok(Self {
-                attributes: value.attributes?,
-            })
+            Ok(Self { attributes: value.attributes? })
         }
     }
     impl ::std::convert::From<super::IngestSettingsSection> for IngestSettingsSection {
         fn from(value: super::IngestSettingsSection) -> Self {
-            Self {
-                attributes: Ok(value.attributes),
-            }
+            Self { attributes: Ok(value.attributes) }
         }
     }
     #[derive(Clone, Debug)]
@@ -3109,18 +2947,12 @@ pub mod builder {
         fn try_from(
             value: LoginRequest,
         ) -> ::std::result::Result<Self, super::error::ConversionError> {
-            Ok(Self {
-                password: value.password?,
-                username: value.username?,
-            })
+            Ok(Self { password: value.password?, username: value.username? })
         }
     }
     impl ::std::convert::From<super::LoginRequest> for LoginRequest {
         fn from(value: super::LoginRequest) -> Self {
-            Self {
-                password: Ok(value.password),
-                username: Ok(value.username),
-            }
+            Self { password: Ok(value.password), username: Ok(value.username) }
         }
     }
     #[derive(Clone, Debug)]
@@ -3178,20 +3010,12 @@ pub mod builder {
         fn try_from(
             value: LoginResponse,
         ) -> ::std::result::Result<Self, super::error::ConversionError> {
-            Ok(Self {
-                data: value.data?,
-                message: value.message?,
-                meta: value.meta?,
-            })
+            Ok(Self { data: value.data?, message: value.message?, meta: value.meta? })
         }
     }
     impl ::std::convert::From<super::LoginResponse> for LoginResponse {
         fn from(value: super::LoginResponse) -> Self {
-            Self {
-                data: Ok(value.data),
-                message: Ok(value.message),
-                meta: Ok(value.meta),
-            }
+            Self { data: Ok(value.data), message: Ok(value.message), meta: Ok(value.meta) }
         }
     }
     #[derive(Clone, Debug)]
@@ -3234,18 +3058,12 @@ pub mod builder {
         fn try_from(
             value: MessageResponse,
         ) -> ::std::result::Result<Self, super::error::ConversionError> {
-            Ok(Self {
-                message: value.message?,
-                meta: value.meta?,
-            })
+            Ok(Self { message: value.message?, meta: value.meta? })
         }
     }
     impl ::std::convert::From<super::MessageResponse> for MessageResponse {
         fn from(value: super::MessageResponse) -> Self {
-            Self {
-                message: Ok(value.message),
-                meta: Ok(value.meta),
-            }
+            Self { message: Ok(value.message), meta: Ok(value.meta) }
         }
     }
     #[derive(Clone, Debug)]
@@ -3286,18 +3104,12 @@ pub mod builder {
     impl ::std::convert::TryFrom<Meta> for super::Meta {
         type Error = super::error::ConversionError;
         fn try_from(value: Meta) -> ::std::result::Result<Self, super::error::ConversionError> {
-            Ok(Self {
-                execution_time: value.execution_time?,
-                generated_at: value.generated_at?,
-            })
+            Ok(Self { execution_time: value.execution_time?, generated_at: value.generated_at? })
         }
     }
     impl ::std::convert::From<super::Meta> for Meta {
         fn from(value: super::Meta) -> Self {
-            Self {
-                execution_time: Ok(value.execution_time),
-                generated_at: Ok(value.generated_at),
-            }
+            Self { execution_time: Ok(value.execution_time), generated_at: Ok(value.generated_at) }
         }
     }
     #[derive(Clone, Debug)]
@@ -3306,9 +3118,7 @@ pub mod builder {
     }
     impl ::std::default::Default for NoAuthSource {
         fn default() -> Self {
-            Self {
-                auth_type: Err("no value supplied for auth_type".to_string()),
-            }
+            Self { auth_type: Err("no value supplied for auth_type".to_string()) }
         }
     }
     impl NoAuthSource {
@@ -3328,16 +3138,12 @@ pub mod builder {
         fn try_from(
             value: NoAuthSource,
         ) -> ::std::result::Result<Self, super::error::ConversionError> {
-            Ok(Self {
-                auth_type: value.auth_type?,
-            })
+            Ok(Self { auth_type: value.auth_type? })
         }
     }
     impl ::std::convert::From<super::NoAuthSource> for NoAuthSource {
         fn from(value: super::NoAuthSource) -> Self {
-            Self {
-                auth_type: Ok(value.auth_type),
-            }
+            Self { auth_type: Ok(value.auth_type) }
         }
     }
     #[derive(Clone, Debug)]
@@ -3380,18 +3186,12 @@ pub mod builder {
         fn try_from(
             value: SecretSource,
         ) -> ::std::result::Result<Self, super::error::ConversionError> {
-            Ok(Self {
-                auth: value.auth?,
-                auth_type: value.auth_type?,
-            })
+            Ok(Self { auth: value.auth?, auth_type: value.auth_type? })
         }
     }
     impl ::std::convert::From<super::SecretSource> for SecretSource {
         fn from(value: super::SecretSource) -> Self {
-            Self {
-                auth: Ok(value.auth),
-                auth_type: Ok(value.auth_type),
-            }
+            Self { auth: Ok(value.auth), auth_type: Ok(value.auth_type) }
         }
     }
     #[derive(Clone, Debug)]
@@ -3400,9 +3200,7 @@ pub mod builder {
     }
     impl ::std::default::Default for SecretSourceAuth {
         fn default() -> Self {
-            Self {
-                secret: Err("no value supplied for secret".to_string()),
-            }
+            Self { secret: Err("no value supplied for secret".to_string()) }
         }
     }
     impl SecretSourceAuth {
@@ -3422,16 +3220,12 @@ pub mod builder {
         fn try_from(
             value: SecretSourceAuth,
         ) -> ::std::result::Result<Self, super::error::ConversionError> {
-            Ok(Self {
-                secret: value.secret?,
-            })
+            Ok(Self { secret: value.secret? })
         }
     }
     impl ::std::convert::From<super::SecretSourceAuth> for SecretSourceAuth {
         fn from(value: super::SecretSourceAuth) -> Self {
-            Self {
-                secret: Ok(value.secret),
-            }
+            Self { secret: Ok(value.secret) }
         }
     }
     #[derive(Clone, Debug)]
@@ -3484,11 +3278,7 @@ pub mod builder {
     impl ::std::convert::TryFrom<Stream> for super::Stream {
         type Error = super::error::ConversionError;
         fn try_from(value: Stream) -> ::std::result::Result<Self, super::error::ConversionError> {
-            Ok(Self {
-                source: value.source?,
-                stream_key: value.stream_key?,
-                type_: value.type_?,
-            })
+            Ok(Self { source: value.source?, stream_key: value.stream_key?, type_: value.type_? })
         }
     }
     impl ::std::convert::From<super::Stream> for Stream {
@@ -3555,20 +3345,12 @@ pub mod builder {
         fn try_from(
             value: StreamResponse,
         ) -> ::std::result::Result<Self, super::error::ConversionError> {
-            Ok(Self {
-                data: value.data?,
-                message: value.message?,
-                meta: value.meta?,
-            })
+            Ok(Self { data: value.data?, message: value.message?, meta: value.meta? })
         }
     }
     impl ::std::convert::From<super::StreamResponse> for StreamResponse {
         fn from(value: super::StreamResponse) -> Self {
-            Self {
-                data: Ok(value.data),
-                message: Ok(value.message),
-                meta: Ok(value.meta),
-            }
+            Self { data: Ok(value.data), message: Ok(value.message), meta: Ok(value.meta) }
         }
     }
     #[derive(Clone, Debug)]
@@ -3577,9 +3359,7 @@ pub mod builder {
     }
     impl ::std::default::Default for StreamResponseData {
         fn default() -> Self {
-            Self {
-                attributes: Err("no value supplied for attributes".to_string()),
-            }
+            Self { attributes: Err("no value supplied for attributes".to_string()) }
         }
     }
     impl StreamResponseData {
@@ -3599,16 +3379,12 @@ pub mod builder {
         fn try_from(
             value: StreamResponseData,
         ) -> ::std::result::Result<Self, super::error::ConversionError> {
-            Ok(Self {
-                attributes: value.attributes?,
-            })
+            Ok(Self { attributes: value.attributes? })
         }
     }
     impl ::std::convert::From<super::StreamResponseData> for StreamResponseData {
         fn from(value: super::StreamResponseData) -> Self {
-            Self {
-                attributes: Ok(value.attributes),
-            }
+            Self { attributes: Ok(value.attributes) }
         }
     }
     #[derive(Clone, Debug)]
@@ -3617,9 +3393,7 @@ pub mod builder {
     }
     impl ::std::default::Default for StreamSourceSummary {
         fn default() -> Self {
-            Self {
-                auth_type: Err("no value supplied for auth_type".to_string()),
-            }
+            Self { auth_type: Err("no value supplied for auth_type".to_string()) }
         }
     }
     impl StreamSourceSummary {
@@ -3639,16 +3413,12 @@ pub mod builder {
         fn try_from(
             value: StreamSourceSummary,
         ) -> ::std::result::Result<Self, super::error::ConversionError> {
-            Ok(Self {
-                auth_type: value.auth_type?,
-            })
+            Ok(Self { auth_type: value.auth_type? })
         }
     }
     impl ::std::convert::From<super::StreamSourceSummary> for StreamSourceSummary {
         fn from(value: super::StreamSourceSummary) -> Self {
-            Self {
-                auth_type: Ok(value.auth_type),
-            }
+            Self { auth_type: Ok(value.auth_type) }
         }
     }
     #[derive(Clone, Debug)]
@@ -3691,18 +3461,12 @@ pub mod builder {
         fn try_from(
             value: StringSetting,
         ) -> ::std::result::Result<Self, super::error::ConversionError> {
-            Ok(Self {
-                editable: value.editable?,
-                value: value.value?,
-            })
+            Ok(Self { editable: value.editable?, value: value.value? })
         }
     }
     impl ::std::convert::From<super::StringSetting> for StringSetting {
         fn from(value: super::StringSetting) -> Self {
-            Self {
-                editable: Ok(value.editable),
-                value: Ok(value.value),
-            }
+            Self { editable: Ok(value.editable), value: Ok(value.value) }
         }
     }
     #[derive(Clone, Debug)]
@@ -3745,18 +3509,12 @@ pub mod builder {
         fn try_from(
             value: TokenSource,
         ) -> ::std::result::Result<Self, super::error::ConversionError> {
-            Ok(Self {
-                auth: value.auth?,
-                auth_type: value.auth_type?,
-            })
+            Ok(Self { auth: value.auth?, auth_type: value.auth_type? })
         }
     }
     impl ::std::convert::From<super::TokenSource> for TokenSource {
         fn from(value: super::TokenSource) -> Self {
-            Self {
-                auth: Ok(value.auth),
-                auth_type: Ok(value.auth_type),
-            }
+            Self { auth: Ok(value.auth), auth_type: Ok(value.auth_type) }
         }
     }
     #[derive(Clone, Debug)]
@@ -3765,9 +3523,7 @@ pub mod builder {
     }
     impl ::std::default::Default for TokenSourceAuth {
         fn default() -> Self {
-            Self {
-                token: Err("no value supplied for token".to_string()),
-            }
+            Self { token: Err("no value supplied for token".to_string()) }
         }
     }
     impl TokenSourceAuth {
@@ -3787,16 +3543,12 @@ pub mod builder {
         fn try_from(
             value: TokenSourceAuth,
         ) -> ::std::result::Result<Self, super::error::ConversionError> {
-            Ok(Self {
-                token: value.token?,
-            })
+            Ok(Self { token: value.token? })
         }
     }
     impl ::std::convert::From<super::TokenSourceAuth> for TokenSourceAuth {
         fn from(value: super::TokenSourceAuth) -> Self {
-            Self {
-                token: Ok(value.token),
-            }
+            Self { token: Ok(value.token) }
         }
     }
     #[derive(Clone, Debug)]
@@ -3805,9 +3557,7 @@ pub mod builder {
     }
     impl ::std::default::Default for UpdateIngestSettingsRequest {
         fn default() -> Self {
-            Self {
-                data: Err("no value supplied for data".to_string()),
-            }
+            Self { data: Err("no value supplied for data".to_string()) }
         }
     }
     impl UpdateIngestSettingsRequest {
@@ -3832,9 +3582,7 @@ pub mod builder {
     }
     impl ::std::convert::From<super::UpdateIngestSettingsRequest> for UpdateIngestSettingsRequest {
         fn from(value: super::UpdateIngestSettingsRequest) -> Self {
-            Self {
-                data: Ok(value.data),
-            }
+            Self { data: Ok(value.data) }
         }
     }
     #[derive(Clone, Debug)]
@@ -3843,9 +3591,7 @@ pub mod builder {
     }
     impl ::std::default::Default for UpdateIngestSettingsRequestData {
         fn default() -> Self {
-            Self {
-                attributes: Err("no value supplied for attributes".to_string()),
-            }
+            Self { attributes: Err("no value supplied for attributes".to_string()) }
         }
     }
     impl UpdateIngestSettingsRequestData {
@@ -3867,18 +3613,14 @@ pub mod builder {
         fn try_from(
             value: UpdateIngestSettingsRequestData,
         ) -> ::std::result::Result<Self, super::error::ConversionError> {
-            Ok(Self {
-                attributes: value.attributes?,
-            })
+            Ok(Self { attributes: value.attributes? })
         }
     }
     impl ::std::convert::From<super::UpdateIngestSettingsRequestData>
         for UpdateIngestSettingsRequestData
     {
         fn from(value: super::UpdateIngestSettingsRequestData) -> Self {
-            Self {
-                attributes: Ok(value.attributes),
-            }
+            Self { attributes: Ok(value.attributes) }
         }
     }
 }

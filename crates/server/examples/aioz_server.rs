@@ -1,0 +1,66 @@
+//! Run with: cargo run -p streamspec-server --example aioz_server
+//!
+//! A minimal AIOZ live stream keys server: create and get, in memory, on 127.0.0.1:8081. The other
+//! operations answer 501 through the trait's defaults. Try it:
+//! `curl -H 'Authorization: Bearer dev' -H 'content-type: application/json' -d '{"name":"test"}' http://127.0.0.1:8081/api/live_streams`
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use streamspec_server::aioz::types::{ErrorResponse, ErrorStatus, LiveStreamKey, SuccessStatus};
+use streamspec_server::aioz::{types::LiveStreamKeyResponse as Found, *};
+use streamspec_server::types::{chrono::Utc, uuid::Uuid};
+use streamspec_server::{HandlerError, async_trait, axum};
+
+const LIMITS: ResponseHeaders = ResponseHeaders {
+    x_rate_limit_limit: 100,
+    x_rate_limit_remaining: 100,
+    x_rate_limit_retry_after: 60,
+};
+
+#[derive(Default)]
+struct Keys(Mutex<HashMap<Uuid, LiveStreamKey>>);
+
+#[async_trait]
+impl LiveStreamsApi for Keys {
+    async fn create_live_stream_key(
+        &self,
+        input: CreateLiveStreamKeyInput,
+    ) -> Result<CreateLiveStreamKeyResponse, HandlerError> {
+        let (id, now) = (Uuid::new_v4(), Utc::now());
+        let body = input.body;
+        let key = LiveStreamKey {
+            id,
+            user_id: "dev".into(),
+            name: body.name,
+            stream_key: Uuid::new_v4(),
+            rtmp_url: "rtmp://127.0.0.1:1935/live".into(),
+            save: body.save,
+            type_: body.type_,
+            created_at: now,
+            updated_at: now,
+        };
+        self.0.lock().unwrap().insert(id, key.clone());
+        let data = Found { status: SuccessStatus::Success, data: key };
+        Ok(CreateLiveStreamKeyResponse::Ok(data, LIMITS))
+    }
+
+    async fn get_live_stream_key(
+        &self,
+        input: GetLiveStreamKeyInput,
+    ) -> Result<GetLiveStreamKeyResponse, HandlerError> {
+        let Some(key) = self.0.lock().unwrap().get(&input.id).cloned() else {
+            let error = ErrorResponse { status: ErrorStatus::Error, message: "not found".into() };
+            return Ok(GetLiveStreamKeyResponse::NotFound(error, LIMITS));
+        };
+        let data = Found { status: SuccessStatus::Success, data: key };
+        Ok(GetLiveStreamKeyResponse::Ok(data, LIMITS))
+    }
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:8081").await?;
+    println!("AIOZ live stream keys on http://{}/api", listener.local_addr()?);
+    axum::serve(listener, router(Arc::new(Keys::default()))).await
+}

@@ -1,0 +1,510 @@
+//! In-memory implementations of both traits, served on 127.0.0.1, for the server tests.
+//!
+//! Each can be told to answer the next request with a given documented status (`force`), so the tests
+//! reach every status the spec documents through the generated client.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use streamspec_server::aioz::types as aioz_types;
+use streamspec_server::aioz::{self, LiveStreamsApi};
+use streamspec_server::storm::types as storm_types;
+use streamspec_server::storm::{self, StormApi};
+use streamspec_server::{HandlerError, RouterOptions, async_trait};
+use uuid::Uuid;
+
+pub async fn serve(router: axum::Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    address
+}
+
+/// Serves both in-memory APIs on one listener.
+pub async fn serve_both(options: RouterOptions) -> (SocketAddr, Arc<Aioz>, Arc<Storm>) {
+    let aioz = Arc::new(Aioz::default());
+    let storm = Arc::new(Storm::default());
+    let address = serve(streamspec_server::both(aioz.clone(), storm.clone(), options)).await;
+    (address, aioz, storm)
+}
+
+const HEADERS: aioz::ResponseHeaders = aioz::ResponseHeaders {
+    x_rate_limit_limit: 100,
+    x_rate_limit_remaining: 99,
+    x_rate_limit_retry_after: 60,
+};
+
+fn aioz_error(message: &str) -> aioz_types::ErrorResponse {
+    aioz_types::ErrorResponse {
+        status: aioz_types::ErrorStatus::Error,
+        message: message.to_owned(),
+    }
+}
+
+fn storm_error(message: &str) -> storm_types::ErrorResponse {
+    storm_types::ErrorResponse { message: message.to_owned() }
+}
+
+/// AIOZ live stream keys, per account, in memory.
+#[derive(Default)]
+pub struct Aioz {
+    keys: Mutex<Vec<(String, aioz_types::LiveStreamKey)>>,
+    forced: Mutex<Option<u16>>,
+    /// The last list input the handler saw, to check the adapter's defaults.
+    pub last_list: Mutex<Option<aioz::ListLiveStreamKeysInput>>,
+}
+
+impl Aioz {
+    pub fn force(&self, status: u16) {
+        *self.forced.lock().unwrap() = Some(status);
+    }
+
+    /// The account of these credentials: `a` and `b` are accounts, `readonly` may only read.
+    fn account(credentials: &aioz::Credentials) -> Option<&'static str> {
+        use aioz::Credentials::*;
+        let secret = match credentials {
+            BearerAuth { token } => token.expose(),
+            StreamPublicKeyAndStreamSecretKey { stream_secret_key, .. } => {
+                stream_secret_key.expose()
+            }
+            BasicAuth { password, .. } => password.expose(),
+        };
+        match secret {
+            "secret-a" => Some("a"),
+            "secret-b" => Some("b"),
+            "secret-readonly" => Some("readonly"),
+            _ => None,
+        }
+    }
+}
+
+macro_rules! account {
+    ($credentials:expr, $response:ident, write = $write:literal) => {{
+        let Some(account) = Aioz::account(&$credentials) else {
+            return Ok(aioz::$response::Unauthorized(aioz_error("unknown credentials"), HEADERS));
+        };
+        if $write && account == "readonly" {
+            return Ok(aioz::$response::Forbidden(aioz_error("read-only account"), HEADERS));
+        }
+        account
+    }};
+}
+
+fn now() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339("2026-11-23T10:15:30Z").unwrap().into()
+}
+
+#[async_trait]
+impl LiveStreamsApi for Aioz {
+    async fn create_live_stream_key(
+        &self,
+        input: aioz::CreateLiveStreamKeyInput,
+    ) -> Result<aioz::CreateLiveStreamKeyResponse, HandlerError> {
+        use aioz::CreateLiveStreamKeyResponse as R;
+        if let Some(code) = self.forced.lock().unwrap().take() {
+            let error = aioz_error(&format!("forced {code}"));
+            return Ok(match code {
+                400 => R::BadRequest(error, HEADERS),
+                401 => R::Unauthorized(error, HEADERS),
+                403 => R::Forbidden(error, HEADERS),
+                429 => R::TooManyRequests(error, HEADERS),
+                500 => R::InternalServerError(error, HEADERS),
+                other => panic!("status {other} is not documented for create"),
+            });
+        }
+        let account = account!(input.credentials, CreateLiveStreamKeyResponse, write = true);
+        if input.body.name == "panic" {
+            panic!("the test asked this handler to panic");
+        }
+        let key = aioz_types::LiveStreamKey {
+            id: Uuid::new_v4(),
+            user_id: format!("user-{account}"),
+            name: input.body.name,
+            stream_key: Uuid::new_v4(),
+            rtmp_url: "rtmp://127.0.0.1:1935/live".to_owned(),
+            save: input.body.save,
+            type_: Some(input.body.type_.unwrap_or(aioz_types::LiveStreamType::Video)),
+            created_at: now(),
+            updated_at: now(),
+        };
+        self.keys.lock().unwrap().push((account.to_owned(), key.clone()));
+        let body = aioz_types::LiveStreamKeyResponse {
+            status: aioz_types::SuccessStatus::Success,
+            data: key,
+        };
+        Ok(R::Ok(body, HEADERS))
+    }
+
+    async fn list_live_stream_keys(
+        &self,
+        input: aioz::ListLiveStreamKeysInput,
+    ) -> Result<aioz::ListLiveStreamKeysResponse, HandlerError> {
+        use aioz::ListLiveStreamKeysResponse as R;
+        if let Some(code) = self.forced.lock().unwrap().take() {
+            let error = aioz_error(&format!("forced {code}"));
+            return Ok(match code {
+                400 => R::BadRequest(error, HEADERS),
+                401 => R::Unauthorized(error, HEADERS),
+                403 => R::Forbidden(error, HEADERS),
+                429 => R::TooManyRequests(error, HEADERS),
+                500 => R::InternalServerError(error, HEADERS),
+                other => panic!("status {other} is not documented for list"),
+            });
+        }
+        *self.last_list.lock().unwrap() = Some(input.clone());
+        let account = account!(input.credentials, ListLiveStreamKeysResponse, write = false);
+        let keys = self.keys.lock().unwrap();
+        let matching: Vec<_> = keys
+            .iter()
+            .filter(|(owner, key)| {
+                owner == account
+                    && input.search.as_ref().is_none_or(|s| key.name.contains(s.as_str()))
+            })
+            .map(|(_, key)| key.clone())
+            .collect();
+        let page = matching
+            .iter()
+            .skip(input.offset as usize)
+            .take(input.limit as usize)
+            .cloned()
+            .collect();
+        let body = aioz_types::LiveStreamKeyListResponse {
+            status: aioz_types::SuccessStatus::Success,
+            data: aioz_types::LiveStreamKeyList {
+                live_stream_keys: page,
+                total: matching.len() as i64,
+            },
+        };
+        Ok(R::Ok(body, HEADERS))
+    }
+
+    async fn get_live_stream_key(
+        &self,
+        input: aioz::GetLiveStreamKeyInput,
+    ) -> Result<aioz::GetLiveStreamKeyResponse, HandlerError> {
+        use aioz::GetLiveStreamKeyResponse as R;
+        if let Some(code) = self.forced.lock().unwrap().take() {
+            let error = aioz_error(&format!("forced {code}"));
+            return Ok(match code {
+                400 => R::BadRequest(error, HEADERS),
+                401 => R::Unauthorized(error, HEADERS),
+                403 => R::Forbidden(error, HEADERS),
+                404 => R::NotFound(error, HEADERS),
+                429 => R::TooManyRequests(error, HEADERS),
+                500 => R::InternalServerError(error, HEADERS),
+                other => panic!("status {other} is not documented for get"),
+            });
+        }
+        let account = account!(input.credentials, GetLiveStreamKeyResponse, write = false);
+        let keys = self.keys.lock().unwrap();
+        match keys.iter().find(|(owner, key)| owner == account && key.id == input.id) {
+            Some((_, key)) => Ok(R::Ok(
+                aioz_types::LiveStreamKeyResponse {
+                    status: aioz_types::SuccessStatus::Success,
+                    data: key.clone(),
+                },
+                HEADERS,
+            )),
+            None => Ok(R::NotFound(aioz_error("live stream key not found"), HEADERS)),
+        }
+    }
+
+    async fn update_live_stream_key(
+        &self,
+        input: aioz::UpdateLiveStreamKeyInput,
+    ) -> Result<aioz::UpdateLiveStreamKeyResponse, HandlerError> {
+        use aioz::UpdateLiveStreamKeyResponse as R;
+        if let Some(code) = self.forced.lock().unwrap().take() {
+            let error = aioz_error(&format!("forced {code}"));
+            return Ok(match code {
+                400 => R::BadRequest(error, HEADERS),
+                401 => R::Unauthorized(error, HEADERS),
+                403 => R::Forbidden(error, HEADERS),
+                404 => R::NotFound(error, HEADERS),
+                429 => R::TooManyRequests(error, HEADERS),
+                500 => R::InternalServerError(error, HEADERS),
+                other => panic!("status {other} is not documented for update"),
+            });
+        }
+        let account = account!(input.credentials, UpdateLiveStreamKeyResponse, write = true);
+        let mut keys = self.keys.lock().unwrap();
+        let Some((_, key)) =
+            keys.iter_mut().find(|(owner, key)| owner == account && key.id == input.id)
+        else {
+            return Ok(R::NotFound(aioz_error("live stream key not found"), HEADERS));
+        };
+        key.name = input.body.name;
+        key.save = input.body.save;
+        let body = aioz_types::LiveStreamKeyResponse {
+            status: aioz_types::SuccessStatus::Success,
+            data: key.clone(),
+        };
+        Ok(R::Ok(body, HEADERS))
+    }
+
+    async fn delete_live_stream_key(
+        &self,
+        input: aioz::DeleteLiveStreamKeyInput,
+    ) -> Result<aioz::DeleteLiveStreamKeyResponse, HandlerError> {
+        use aioz::DeleteLiveStreamKeyResponse as R;
+        if let Some(code) = self.forced.lock().unwrap().take() {
+            let error = aioz_error(&format!("forced {code}"));
+            return Ok(match code {
+                400 => R::BadRequest(error, HEADERS),
+                401 => R::Unauthorized(error, HEADERS),
+                403 => R::Forbidden(error, HEADERS),
+                404 => R::NotFound(error, HEADERS),
+                429 => R::TooManyRequests(error, HEADERS),
+                500 => R::InternalServerError(error, HEADERS),
+                other => panic!("status {other} is not documented for delete"),
+            });
+        }
+        let account = account!(input.credentials, DeleteLiveStreamKeyResponse, write = true);
+        let mut keys = self.keys.lock().unwrap();
+        let before = keys.len();
+        keys.retain(|(owner, key)| !(owner == account && key.id == input.id));
+        if keys.len() == before {
+            return Ok(R::NotFound(aioz_error("live stream key not found"), HEADERS));
+        }
+        let body = aioz_types::DeleteLiveStreamKeyResponse {
+            status: aioz_types::SuccessStatus::Success,
+            message: "Live stream key deleted".to_owned(),
+        };
+        Ok(R::Ok(body, HEADERS))
+    }
+}
+
+/// Storm's REST API in memory: one user `admin`/`admin-password`, the API key `storm-api-key`.
+#[derive(Default)]
+pub struct Storm {
+    applications: Mutex<HashMap<String, storm_types::ApplicationType>>,
+    settings: Mutex<HashMap<String, storm_types::IngestSettings>>,
+    streams: Mutex<HashMap<(String, String), storm_types::StreamSource>>,
+    forced: Mutex<Option<u16>>,
+}
+
+impl Storm {
+    pub fn force(&self, status: u16) {
+        *self.forced.lock().unwrap() = Some(status);
+    }
+
+    fn take_forced(&self) -> Option<(u16, storm_types::ErrorResponse)> {
+        self.forced
+            .lock()
+            .unwrap()
+            .take()
+            .map(|code| (code, storm_error(&format!("forced {code}"))))
+    }
+
+    fn authorized(credentials: &storm::Credentials) -> bool {
+        match credentials {
+            storm::Credentials::BearerAuth { token } => token.expose() == "storm-token",
+            storm::Credentials::ApiKeyAuth { x_api_key } => x_api_key.expose() == "storm-api-key",
+        }
+    }
+}
+
+fn meta() -> storm_types::Meta {
+    storm_types::Meta { execution_time: 1.0, generated_at: 1_795_428_900_000 }
+}
+
+fn wrapped(value: bool) -> storm_types::BooleanSetting {
+    storm_types::BooleanSetting { editable: true, value }
+}
+
+fn default_settings() -> storm_types::IngestSettings {
+    storm_types::IngestSettings {
+        allow_stream_ingest: wrapped(true),
+        auto_stream_publish: wrapped(true),
+        allow_stream_overwrite: wrapped(true),
+        authorization_enabled: wrapped(false),
+        auth_type: storm_types::AuthTypeSetting {
+            editable: true,
+            value: storm_types::AuthType::None,
+        },
+        request_url: None,
+        file_url: None,
+        auth_users: None,
+    }
+}
+
+macro_rules! storm_forced {
+    ($self:ident, $response:ty, { $($code:literal => $variant:ident),* $(,)? }) => {
+        if let Some((code, error)) = $self.take_forced() {
+            return Ok(match code {
+                $($code => <$response>::$variant(error),)*
+                other => panic!("status {other} is not documented here"),
+            });
+        }
+    };
+}
+
+#[async_trait]
+impl StormApi for Storm {
+    async fn login(&self, input: storm::LoginInput) -> Result<storm::LoginResponse, HandlerError> {
+        storm_forced!(self, storm::LoginResponse, {400 => BadRequest, 401 => Unauthorized, 429 => TooManyRequests, 500 => InternalServerError});
+        if input.body.username.as_str() != "admin"
+            || input.body.password.expose() != "admin-password"
+        {
+            return Ok(storm::LoginResponse::Unauthorized(storm_error("Invalid credentials")));
+        }
+        Ok(storm::LoginResponse::Ok(storm_types::LoginResponse {
+            data: storm_types::LoginData {
+                access_token: "storm-token".parse().unwrap(),
+                token_type: storm_types::TokenType::Bearer,
+                expire_date: 1_795_429_800_000,
+                remaining_time: 900_000,
+                username: "admin".to_owned(),
+                message: Some("Authentication successful".to_owned()),
+            },
+            meta: meta(),
+            message: Some("Authentication successful".to_owned()),
+        }))
+    }
+
+    async fn create_application(
+        &self,
+        input: storm::CreateApplicationInput,
+    ) -> Result<storm::CreateApplicationResponse, HandlerError> {
+        use storm::CreateApplicationResponse as R;
+        storm_forced!(self, R, {400 => BadRequest, 401 => Unauthorized, 409 => Conflict, 429 => TooManyRequests, 500 => InternalServerError});
+        if !Storm::authorized(&input.credentials) {
+            return Ok(R::Unauthorized(storm_error("Invalid or missing token")));
+        }
+        let application = input.body.data.attributes;
+        let name = application.name.to_string();
+        let mut applications = self.applications.lock().unwrap();
+        if applications.contains_key(&name) {
+            return Ok(R::Conflict(storm_error("Application already exists")));
+        }
+        applications.insert(name.clone(), application.type_);
+        if matches!(
+            application.type_,
+            storm_types::ApplicationType::Mono | storm_types::ApplicationType::Origin
+        ) {
+            self.settings.lock().unwrap().insert(name, default_settings());
+        }
+        Ok(R::Created(storm_types::ApplicationResponse {
+            data: storm_types::ApplicationResponseData { attributes: application },
+            meta: meta(),
+            message: Some("Application created".to_owned()),
+        }))
+    }
+
+    async fn delete_application(
+        &self,
+        input: storm::DeleteApplicationInput,
+    ) -> Result<storm::DeleteApplicationResponse, HandlerError> {
+        use storm::DeleteApplicationResponse as R;
+        storm_forced!(self, R, {400 => BadRequest, 401 => Unauthorized, 404 => NotFound, 429 => TooManyRequests, 500 => InternalServerError});
+        if !Storm::authorized(&input.credentials) {
+            return Ok(R::Unauthorized(storm_error("Invalid or missing token")));
+        }
+        if self.applications.lock().unwrap().remove(input.app_name.as_str()).is_none() {
+            return Ok(R::NotFound(storm_error("Application not found")));
+        }
+        self.settings.lock().unwrap().remove(input.app_name.as_str());
+        Ok(R::Ok(storm_types::MessageResponse {
+            meta: meta(),
+            message: "Application deleted".to_owned(),
+        }))
+    }
+
+    async fn get_application_settings(
+        &self,
+        input: storm::GetApplicationSettingsInput,
+    ) -> Result<storm::GetApplicationSettingsResponse, HandlerError> {
+        use storm::GetApplicationSettingsResponse as R;
+        storm_forced!(self, R, {400 => BadRequest, 401 => Unauthorized, 404 => NotFound, 429 => TooManyRequests, 500 => InternalServerError});
+        if !Storm::authorized(&input.credentials) {
+            return Ok(R::Unauthorized(storm_error("Invalid or missing token")));
+        }
+        if !self.applications.lock().unwrap().contains_key(input.app_name.as_str()) {
+            return Ok(R::NotFound(storm_error("Application not found")));
+        }
+        let ingest = self.settings.lock().unwrap().get(input.app_name.as_str()).cloned();
+        Ok(R::Ok(storm_types::ApplicationSettingsResponse {
+            data: storm_types::ApplicationSettings {
+                ingest_settings: ingest
+                    .map(|attributes| storm_types::IngestSettingsSection { attributes }),
+            },
+            meta: meta(),
+            message: None,
+        }))
+    }
+
+    async fn update_ingest_settings(
+        &self,
+        input: storm::UpdateIngestSettingsInput,
+    ) -> Result<storm::UpdateIngestSettingsResponse, HandlerError> {
+        use storm::UpdateIngestSettingsResponse as R;
+        storm_forced!(self, R, {400 => BadRequest, 401 => Unauthorized, 404 => NotFound, 409 => Conflict, 429 => TooManyRequests, 500 => InternalServerError});
+        if !Storm::authorized(&input.credentials) {
+            return Ok(R::Unauthorized(storm_error("Invalid or missing token")));
+        }
+        let mut settings = self.settings.lock().unwrap();
+        let Some(current) = settings.get_mut(input.app_name.as_str()) else {
+            return Ok(R::NotFound(storm_error(
+                "Application not found, or it has no ingest settings",
+            )));
+        };
+        let update = input.body.data.attributes;
+        if let Some(value) = update.allow_stream_ingest {
+            current.allow_stream_ingest.value = value;
+        }
+        if let Some(value) = update.authorization_enabled {
+            current.authorization_enabled.value = value;
+        }
+        if let Some(value) = update.auth_type {
+            current.auth_type.value = value;
+        }
+        Ok(R::Ok(storm_types::IngestSettingsResponse {
+            data: storm_types::IngestSettingsSection { attributes: current.clone() },
+            meta: meta(),
+            message: Some("Ingest settings updated".to_owned()),
+        }))
+    }
+
+    async fn create_stream(
+        &self,
+        input: storm::CreateStreamInput,
+    ) -> Result<storm::CreateStreamResponse, HandlerError> {
+        use storm::CreateStreamResponse as R;
+        storm_forced!(self, R, {400 => BadRequest, 401 => Unauthorized, 404 => NotFound, 409 => Conflict, 429 => TooManyRequests, 500 => InternalServerError});
+        if !Storm::authorized(&input.credentials) {
+            return Ok(R::Unauthorized(storm_error("Invalid or missing token")));
+        }
+        if !self.applications.lock().unwrap().contains_key(input.app_name.as_str()) {
+            return Ok(R::NotFound(storm_error("Application not found")));
+        }
+        let attributes = input.body.data.attributes;
+        let key = (input.app_name.to_string(), attributes.stream_key.to_string());
+        let mut streams = self.streams.lock().unwrap();
+        if streams.contains_key(&key) {
+            return Ok(R::Conflict(storm_error("A stream with this key already exists")));
+        }
+        let auth_type = match &attributes.source {
+            storm_types::StreamSource::CredentialsSource(_) => {
+                storm_types::StreamAuthType::Credentials
+            }
+            storm_types::StreamSource::TokenSource(_) => storm_types::StreamAuthType::Token,
+            storm_types::StreamSource::SecretSource(_) => storm_types::StreamAuthType::Secret,
+            storm_types::StreamSource::NoAuthSource(_) => storm_types::StreamAuthType::None,
+        };
+        streams.insert(key, attributes.source);
+        Ok(R::Created(storm_types::StreamResponse {
+            data: storm_types::StreamResponseData {
+                attributes: storm_types::Stream {
+                    stream_key: attributes.stream_key,
+                    type_: attributes.type_,
+                    source: storm_types::StreamSourceSummary { auth_type },
+                },
+            },
+            meta: meta(),
+            message: Some("Stream created".to_owned()),
+        }))
+    }
+}
