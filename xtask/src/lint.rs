@@ -36,6 +36,7 @@ pub fn lint(doc: &SpecDocument) -> Vec<Finding> {
     lint.references(&doc.value, String::new());
     lint.schemas();
     lint.operations();
+    lint.examples();
     let mut findings = lint.findings;
     findings.sort_by(|a, b| (a.location.line, &a.pointer).cmp(&(b.location.line, &b.pointer)));
     findings.dedup();
@@ -158,6 +159,22 @@ impl Lint<'_> {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Every example matches its schema (only once the document itself is sound).
+    fn examples(&mut self) {
+        if !self.findings.is_empty() {
+            return;
+        }
+        match crate::jsonschema_gen::check_examples(&self.doc.value) {
+            Ok(failures) => {
+                for (pointer, message) in failures {
+                    self.report(&pointer, message);
+                }
+            }
+            Err(error) => self
+                .report("", format!("the schemas cannot be converted to JSON Schema: {error:#}")),
         }
     }
 
@@ -721,6 +738,20 @@ components:
             15,
             "/paths/~1things~1{id}/get/deprecated",
             "not a valid OpenAPI 3.0 document",
+        );
+    }
+
+    #[test]
+    fn examples_that_break_their_schema_are_rejected() {
+        let text = VALID.replace(
+            "            schema:\n              $ref: '#/components/schemas/Thing'\n      responses:",
+            "            schema:\n              $ref: '#/components/schemas/Thing'\n            example:\n              name: 5\n      responses:",
+        );
+        assert_single(
+            &text,
+            32,
+            "/paths/~1things/post/requestBody/content/application~1json/example",
+            "example does not match its schema: `/name`: 5 is not of type \"string\"",
         );
     }
 

@@ -5,6 +5,7 @@
 //! - `cargo xtask ci`: everything CI runs, in order; what `.ci/run` calls.
 
 mod ci;
+mod jsonschema_gen;
 mod lint;
 mod regenerate;
 mod server_gen;

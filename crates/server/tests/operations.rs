@@ -7,7 +7,6 @@ use std::net::SocketAddr;
 
 use serde_json::json;
 use streamspec_client::{Error, RetryPolicy, aioz, storm};
-use streamspec_server::RouterOptions;
 use streamspec_types::aioz::{CreateLiveStreamKeyRequest, LiveStreamKeySortBy, SortOrder};
 use streamspec_types::storm::{
     Application, ApplicationType, AuthType, CreateApplicationRequest, CreateApplicationRequestData,
@@ -33,7 +32,7 @@ fn storm_client(address: SocketAddr) -> storm::Client {
 
 #[tokio::test]
 async fn every_aioz_operation_round_trips() {
-    let (address, _, _) = common::serve_both(RouterOptions::default()).await;
+    let (address, _, _) = common::serve_both_validated().await;
     let client = aioz_client(address, "secret-a");
 
     let body = CreateLiveStreamKeyRequest::builder().name("studio").save(true);
@@ -70,7 +69,7 @@ async fn every_aioz_operation_round_trips() {
 
 #[tokio::test]
 async fn an_account_never_sees_another_accounts_keys() {
-    let (address, _, _) = common::serve_both(RouterOptions::default()).await;
+    let (address, _, _) = common::serve_both_validated().await;
     let body = CreateLiveStreamKeyRequest::builder().name("mine");
     let created =
         aioz_client(address, "secret-a").create_live_stream_key().body(body).send().await.unwrap();
@@ -82,7 +81,7 @@ async fn an_account_never_sees_another_accounts_keys() {
 
 #[tokio::test]
 async fn every_storm_operation_round_trips() {
-    let (address, _, _) = common::serve_both(RouterOptions::default()).await;
+    let (address, _, _) = common::serve_both_validated().await;
     let client = storm_client(address);
 
     let answer = client
@@ -146,7 +145,7 @@ macro_rules! assert_forced {
 
 #[tokio::test]
 async fn every_documented_aioz_status_reaches_the_client() {
-    let (address, server, _) = common::serve_both(RouterOptions::default()).await;
+    let (address, server, _) = common::serve_both_validated().await;
     let client = aioz_client(address, "secret-a");
     let id = client
         .create_live_stream_key()
@@ -179,7 +178,7 @@ async fn every_documented_aioz_status_reaches_the_client() {
 
 #[tokio::test]
 async fn every_documented_storm_status_reaches_the_client() {
-    let (address, _, server) = common::serve_both(RouterOptions::default()).await;
+    let (address, _, server) = common::serve_both_validated().await;
     let client = storm_client(address);
     // Sign in before forcing anything, so the forced status hits the operation, not the login.
     client.get_application_settings().app_name("none").send().await.unwrap_err();
@@ -234,4 +233,46 @@ async fn every_documented_storm_status_reaches_the_client() {
         assert_forced!(server, code, update());
         assert_forced!(server, code, create_stream());
     }
+}
+
+#[tokio::test]
+async fn the_layer_catches_a_response_that_breaks_the_spec() {
+    let (address, _, _) = common::serve_both_validated().await;
+    let client = aioz_client(address, "secret-a");
+    let error = client
+        .create_live_stream_key()
+        .body(CreateLiveStreamKeyRequest::builder().name("bad-url"))
+        .send()
+        .await
+        .unwrap_err();
+    let Error::ErrorResponse(response) = error else {
+        panic!("expected a 500 envelope, got {error:?}")
+    };
+    assert_eq!(response.status().as_u16(), 500);
+    assert_eq!(response.message, "internal server error: the response did not conform to the spec");
+    // The same request without the fault conforms.
+    client
+        .create_live_stream_key()
+        .body(CreateLiveStreamKeyRequest::builder().name("ok"))
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_layer_enforces_the_ingest_rules_before_the_handler() {
+    let (address, _, _) = common::serve_both_validated().await;
+    let response = reqwest::Client::new()
+        .patch(format!("http://{address}/api/applications/live/settings/ingest"))
+        .header("x-api-key", "storm-api-key")
+        .json(&json!({"data": {"attributes": {"authorizationEnabled": true, "authType": "file"}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({"message": "`data.attributes.fileURL` is required when `authType` is `file`"})
+    );
 }

@@ -23,6 +23,18 @@ pub async fn serve(router: axum::Router) -> SocketAddr {
     address
 }
 
+/// Serves both in-memory APIs on one listener, with the conformance layer checking every request and
+/// every response against the spec.
+pub async fn serve_both_validated() -> (SocketAddr, Arc<Aioz>, Arc<Storm>) {
+    use streamspec_conformance::{Api, layer::ConformanceLayer};
+    let aioz = Arc::new(Aioz::default());
+    let storm = Arc::new(Storm::default());
+    let router = streamspec_server::both(aioz.clone(), storm.clone(), RouterOptions::default())
+        .layer(ConformanceLayer::new(Api::Aioz).validate_responses(true))
+        .layer(ConformanceLayer::new(Api::Storm).validate_responses(true));
+    (serve(router).await, aioz, storm)
+}
+
 /// Serves both in-memory APIs on one listener.
 pub async fn serve_both(options: RouterOptions) -> (SocketAddr, Arc<Aioz>, Arc<Storm>) {
     let aioz = Arc::new(Aioz::default());
@@ -119,12 +131,15 @@ impl LiveStreamsApi for Aioz {
         if input.body.name == "panic" {
             panic!("the test asked this handler to panic");
         }
+        // A name of "bad-url" makes a deliberately wrong response: `rtmp_url` must be a URI.
+        let rtmp_url =
+            if input.body.name == "bad-url" { "not a url" } else { "rtmp://127.0.0.1:1935/live" };
         let key = aioz_types::LiveStreamKey {
             id: Uuid::new_v4(),
             user_id: format!("user-{account}"),
             name: input.body.name,
             stream_key: Uuid::new_v4(),
-            rtmp_url: "rtmp://127.0.0.1:1935/live".to_owned(),
+            rtmp_url: rtmp_url.to_owned(),
             save: input.body.save,
             type_: Some(input.body.type_.unwrap_or(aioz_types::LiveStreamType::Video)),
             created_at: now(),

@@ -1,0 +1,190 @@
+//! [`ConformanceLayer`]: validates a server's requests, and optionally its responses, against the spec.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use streamspec_conformance::Api;
+//! use streamspec_conformance::layer::ConformanceLayer;
+//! # struct Keys;
+//! # #[streamspec_server::async_trait] impl streamspec_server::aioz::LiveStreamsApi for Keys {}
+//!
+//! let router = streamspec_server::aioz::router(Arc::new(Keys))
+//!     .layer(ConformanceLayer::new(Api::Aioz).validate_responses(true));
+//! ```
+//!
+//! A request body that is JSON but breaks its schema (a rule of the Storm ingest settings, say) is
+//! answered 400 in the API's envelope, listing the violations, before the handler runs. A body that is not
+//! JSON at all is left to the router, whose message points at the syntax error. With
+//! [`ConformanceLayer::validate_responses`], a response whose body breaks the schema of its status is
+//! logged with its violations and replaced by a 500, so a bug in an implementation shows the first time
+//! it happens. Statuses the spec does not document for the operation (the adapter's own 404, 405, 501)
+//! pass through.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::body::{Body, Bytes};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{Request, StatusCode};
+use axum::response::Response;
+use serde_json::Value;
+use streamspec_server::adapter::ErrorEnvelope;
+
+use crate::{Api, Catalog, Violation};
+
+/// Validates requests (always) and responses (when asked) of one API's router.
+#[derive(Debug, Clone)]
+pub struct ConformanceLayer {
+    config: Arc<Config>,
+}
+
+#[derive(Debug)]
+struct Config {
+    api: Api,
+    responses: bool,
+    body_limit: usize,
+}
+
+impl ConformanceLayer {
+    /// Validates requests to `api`'s operations; responses are not checked.
+    pub fn new(api: Api) -> Self {
+        Self { config: Arc::new(Config { api, responses: false, body_limit: 1024 * 1024 }) }
+    }
+
+    /// Also validate every response (meant for tests and debug runs: it buffers every response).
+    pub fn validate_responses(self, yes: bool) -> Self {
+        Self { config: Arc::new(Config { responses: yes, ..self.config.as_ref().clone_config() }) }
+    }
+
+    /// The largest request body the layer reads to validate; a larger one is answered 413. Default
+    /// 1 MiB, the router's default.
+    pub fn body_limit(self, bytes: usize) -> Self {
+        Self {
+            config: Arc::new(Config { body_limit: bytes, ..self.config.as_ref().clone_config() }),
+        }
+    }
+}
+
+impl Config {
+    fn clone_config(&self) -> Config {
+        Config { api: self.api, responses: self.responses, body_limit: self.body_limit }
+    }
+
+    fn error(&self, status: StatusCode, message: &str) -> Response {
+        match self.api {
+            Api::Aioz => streamspec_server::aioz::Envelope::response(status, message),
+            Api::Storm => streamspec_server::storm::Envelope::response(status, message),
+        }
+    }
+}
+
+impl<S> tower::Layer<S> for ConformanceLayer {
+    type Service = ConformanceService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ConformanceService { inner, config: self.config.clone() }
+    }
+}
+
+/// The service of [`ConformanceLayer`].
+#[derive(Debug, Clone)]
+pub struct ConformanceService<S> {
+    inner: S,
+    config: Arc<Config>,
+}
+
+impl<S> tower::Service<Request<Body>> for ConformanceService<S>
+where
+    S: tower::Service<Request<Body>, Response = Response> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<Body>) -> Self::Future {
+        // The clone that was made ready is the one to call; keep a fresh clone for next time.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let config = self.config.clone();
+        Box::pin(async move {
+            let catalog = Catalog::get();
+            let Some(operation) =
+                catalog.find_operation(config.api, request.method().as_str(), request.uri().path())
+            else {
+                return inner.call(request).await;
+            };
+            let request = match (operation.request(), is_json(request.headers().get(CONTENT_TYPE)))
+            {
+                (Some(schema), true) => {
+                    let (parts, body) = request.into_parts();
+                    let Ok(bytes) = axum::body::to_bytes(body, config.body_limit).await else {
+                        let message = format!(
+                            "the body is larger than the limit of {} bytes",
+                            config.body_limit
+                        );
+                        return Ok(config.error(StatusCode::PAYLOAD_TOO_LARGE, &message));
+                    };
+                    if let Ok(payload) = serde_json::from_slice::<Value>(&bytes)
+                        && let Err(violations) = schema.validate(&payload)
+                    {
+                        return Ok(config.error(StatusCode::BAD_REQUEST, &summary(&violations)));
+                    }
+                    Request::from_parts(parts, Body::from(bytes))
+                }
+                _ => request,
+            };
+            let response = inner.call(request).await?;
+            if !config.responses {
+                return Ok(response);
+            }
+            let status = response.status().as_u16();
+            let Some(schema) = operation.response(status) else {
+                return Ok(response);
+            };
+            let (parts, body) = response.into_parts();
+            let bytes: Bytes = match axum::body::to_bytes(body, usize::MAX).await {
+                Ok(bytes) => bytes,
+                Err(error) => {
+                    tracing::error!(operation = operation.id(), %error, "the response body could not be read");
+                    return Ok(
+                        config.error(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
+                    );
+                }
+            };
+            let verdict = match serde_json::from_slice::<Value>(&bytes) {
+                Ok(payload) => schema.validate(&payload).map_err(|violations| summary(&violations)),
+                Err(error) => Err(format!("the body is not JSON: {error}")),
+            };
+            if let Err(problems) = verdict {
+                tracing::error!(
+                    operation = operation.id(),
+                    status,
+                    violations = %problems,
+                    "the response does not conform to the spec"
+                );
+                let message = "internal server error: the response did not conform to the spec";
+                return Ok(config.error(StatusCode::INTERNAL_SERVER_ERROR, message));
+            }
+            Ok(Response::from_parts(parts, Body::from(bytes)))
+        })
+    }
+}
+
+/// The violations as one message: `a; b; c`.
+pub fn summary(violations: &[Violation]) -> String {
+    violations.iter().map(|violation| violation.message.as_str()).collect::<Vec<_>>().join("; ")
+}
+
+fn is_json(content_type: Option<&axum::http::HeaderValue>) -> bool {
+    content_type
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .map(|essence| essence.trim().to_ascii_lowercase())
+        .is_some_and(|essence| essence == "application/json" || essence.ends_with("+json"))
+}

@@ -1,0 +1,219 @@
+//! `streamspec-conformance`: check JSON payloads against streamspec's specs from the command line.
+//!
+//! ```text
+//! streamspec-conformance validate --api aioz --schema LiveStreamKey key.json
+//! streamspec-conformance validate --api storm --operation update_ingest_settings --request body.json
+//! streamspec-conformance validate --api aioz --operation get_live_stream_key --response 404 - < error.json
+//! streamspec-conformance validate --api aioz --schema LiveStreamKey --jsonl keys.jsonl --format json
+//! streamspec-conformance list
+//! ```
+//!
+//! Exit status: 0 when every payload conforms, 1 when any does not (or is not JSON), 2 on a usage error.
+
+use std::io::Read;
+use std::process::ExitCode;
+
+use clap::{ArgGroup, Parser, Subcommand, ValueEnum};
+use serde_json::{Value, json};
+use streamspec_conformance::{Api, Catalog, Schema, Violation};
+
+/// Prints a line; a closed pipe (`| head`) ends the program quietly instead of panicking.
+macro_rules! emit {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(error) = writeln!(std::io::stdout().lock(), $($arg)*) {
+            if error.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+            eprintln!("error: writing the output: {error}");
+            std::process::exit(2);
+        }
+    }};
+}
+
+#[derive(Parser)]
+#[command(
+    name = "streamspec-conformance",
+    version,
+    about = "Check JSON payloads against the AIOZ Stream and Storm specs"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate payloads (files, or `-` for standard input) against a schema or an operation.
+    #[command(group(ArgGroup::new("target").required(true).args(["schema", "operation"])))]
+    #[command(group(ArgGroup::new("direction").args(["request", "response"])))]
+    Validate {
+        /// The API: `aioz` or `storm`.
+        #[arg(long)]
+        api: Api,
+        /// A component schema (`LiveStreamKey`) or variant (`LiveStreamKey.response`).
+        #[arg(long)]
+        schema: Option<String>,
+        /// An operation (`update_ingest_settings`); with `--request` or `--response STATUS`.
+        #[arg(long, requires = "direction")]
+        operation: Option<String>,
+        /// Validate the operation's request body.
+        #[arg(long, requires = "operation")]
+        request: bool,
+        /// Validate the operation's response body with this status.
+        #[arg(long, value_name = "STATUS", requires = "operation")]
+        response: Option<u16>,
+        /// Read every file as JSON Lines: one payload per line (implied by a `.jsonl` name).
+        #[arg(long)]
+        jsonl: bool,
+        /// `human` (default) or `json` (one JSON object per payload, for machines).
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+        /// The payload files; `-` is standard input.
+        #[arg(required = true)]
+        files: Vec<String>,
+    },
+    /// List every schema and operation.
+    List {
+        /// Only this API.
+        #[arg(long)]
+        api: Option<Api>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Human,
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let catalog = Catalog::get();
+    match cli.command {
+        Command::List { api } => {
+            for api in Api::ALL.into_iter().filter(|each| api.is_none_or(|only| only == *each)) {
+                for schema in catalog.schemas(api) {
+                    emit!("{api} schema {}", schema.name());
+                }
+                for operation in catalog.operations(api) {
+                    let statuses: Vec<String> =
+                        operation.statuses().map(|s| s.to_string()).collect();
+                    let request = if operation.request().is_some() { " request" } else { "" };
+                    emit!(
+                        "{api} operation {} {} {}{request} responses {}",
+                        operation.id(),
+                        operation.method(),
+                        operation.path(),
+                        statuses.join(",")
+                    );
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Command::Validate { api, schema, operation, request, response, jsonl, format, files } => {
+            let target = match resolve(catalog, api, schema, operation, request, response) {
+                Ok(target) => target,
+                Err(message) => {
+                    eprintln!("error: {message}");
+                    return ExitCode::from(2);
+                }
+            };
+            let mut all_valid = true;
+            for file in &files {
+                let text = match read(file) {
+                    Ok(text) => text,
+                    Err(message) => {
+                        eprintln!("error: {file}: {message}");
+                        return ExitCode::from(2);
+                    }
+                };
+                let payloads: Vec<(String, &str)> = if jsonl || file.ends_with(".jsonl") {
+                    text.lines()
+                        .enumerate()
+                        .filter(|(_, line)| !line.trim().is_empty())
+                        .map(|(index, line)| (format!("{file}:{}", index + 1), line))
+                        .collect()
+                } else {
+                    vec![(file.clone(), text.as_str())]
+                };
+                for (source, payload) in payloads {
+                    let verdict = match serde_json::from_str::<Value>(payload) {
+                        Ok(value) => target.validate(&value),
+                        Err(error) => Err(vec![Violation {
+                            pointer: String::new(),
+                            keyword: "json".to_owned(),
+                            message: format!("not valid JSON: {error}"),
+                        }]),
+                    };
+                    all_valid &= verdict.is_ok();
+                    report(format, &source, target.name(), &verdict);
+                }
+            }
+            if all_valid { ExitCode::SUCCESS } else { ExitCode::from(1) }
+        }
+    }
+}
+
+fn resolve(
+    catalog: &Catalog,
+    api: Api,
+    schema: Option<String>,
+    operation: Option<String>,
+    request: bool,
+    response: Option<u16>,
+) -> Result<&Schema, String> {
+    if let Some(name) = schema {
+        return catalog.schema(api, &name).ok_or_else(|| {
+            format!("{api} has no schema `{name}` (run `streamspec-conformance list --api {api}`)")
+        });
+    }
+    let id = operation.unwrap_or_default();
+    let found = catalog.operation(api, &id).ok_or_else(|| {
+        format!("{api} has no operation `{id}` (run `streamspec-conformance list --api {api}`)")
+    })?;
+    match (request, response) {
+        (true, _) => found.request().ok_or_else(|| format!("`{id}` has no request body")),
+        (false, Some(status)) => found.response(status).ok_or_else(|| {
+            let documented: Vec<String> = found.statuses().map(|s| s.to_string()).collect();
+            format!(
+                "`{id}` documents no body for status {status} (it documents {})",
+                documented.join(", ")
+            )
+        }),
+        (false, None) => Err("say `--request` or `--response STATUS`".to_owned()),
+    }
+}
+
+fn read(file: &str) -> Result<String, String> {
+    if file == "-" {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text).map_err(|error| error.to_string())?;
+        Ok(text)
+    } else {
+        std::fs::read_to_string(file).map_err(|error| error.to_string())
+    }
+}
+
+fn report(format: Format, source: &str, schema: &str, verdict: &Result<(), Vec<Violation>>) {
+    match (format, verdict) {
+        (Format::Human, Ok(())) => emit!("{source}: ok ({schema})"),
+        (Format::Human, Err(violations)) => {
+            for violation in violations {
+                let pointer = if violation.pointer.is_empty() { "/" } else { &violation.pointer };
+                emit!("{source}: {pointer}: {}", violation.message);
+            }
+        }
+        (Format::Json, _) => {
+            let violations: Vec<Value> = verdict
+                .as_ref()
+                .err()
+                .into_iter()
+                .flatten()
+                .map(|v| json!({"pointer": v.pointer, "keyword": v.keyword, "message": v.message}))
+                .collect();
+            let line = json!({"source": source, "schema": schema, "valid": verdict.is_ok(), "violations": violations});
+            emit!("{line}");
+        }
+    }
+}
