@@ -268,33 +268,19 @@ impl<'a> Converter<'a> {
                     }
                     out.insert(key.clone(), Value::Object(properties));
                 }
-                "items" | "not" => {
+                "items" | "not" | "additionalProperties" => {
                     out.insert(key.clone(), self.convert(value, direction)?);
                 }
-                "additionalProperties" => {
-                    out.insert(key.clone(), self.convert(value, direction)?);
+                "oneOf" if map.contains_key("discriminator") => {
+                    self.dispatch(&mut out, &map["discriminator"], direction)?
                 }
-                "allOf" | "anyOf" => {
-                    let items: Result<Vec<Value>> = value
-                        .as_array()
-                        .context("must be an array")?
-                        .iter()
-                        .map(|item| self.convert(item, direction))
-                        .collect();
-                    out.insert(key.clone(), Value::Array(items?));
+                "allOf" | "anyOf" | "oneOf" => {
+                    let items =
+                        value.as_array().with_context(|| format!("{key} must be an array"))?;
+                    let converted: Result<Vec<Value>> =
+                        items.iter().map(|item| self.convert(item, direction)).collect();
+                    out.insert(key.clone(), Value::Array(converted?));
                 }
-                "oneOf" => match map.get("discriminator") {
-                    Some(discriminator) => self.dispatch(&mut out, discriminator, direction)?,
-                    None => {
-                        let items: Result<Vec<Value>> = value
-                            .as_array()
-                            .context("oneOf must be an array")?
-                            .iter()
-                            .map(|item| self.convert(item, direction))
-                            .collect();
-                        out.insert(key.clone(), Value::Array(items?));
-                    }
-                },
                 "required" | "description" | "title" | "default" | "readOnly" | "writeOnly"
                 | "pattern" | "minLength" | "maxLength" | "minItems" | "maxItems"
                 | "uniqueItems" | "minProperties" | "maxProperties" | "multipleOf"

@@ -29,17 +29,10 @@ use progenitor_client::{ClientHooks, OperationInfo};
 use reqwest::header::{AUTHORIZATION, HeaderName};
 use streamspec_types::{EmptySecret, Secret};
 
-use crate::retry::{RetryPolicy, Timeouts};
+use crate::retry::{RetryPolicy, Timeouts, Transport, transport_setters};
 use crate::{BuildError, set_secret_header};
 
 #[path = "generated/aioz.rs"]
-#[allow(
-    missing_docs,
-    clippy::all,
-    clippy::pedantic,
-    unused_qualifications,
-    missing_debug_implementations
-)]
 mod generated;
 
 pub use generated::*;
@@ -143,13 +136,7 @@ impl Client {
     /// A client for `baseurl` (`https://api.aiozstream.network/api` for the real service) that sends
     /// `credentials` with every request.
     pub fn builder(baseurl: impl Into<String>, credentials: Credentials) -> ClientBuilder {
-        ClientBuilder {
-            baseurl: baseurl.into(),
-            credentials,
-            retry: RetryPolicy::default(),
-            timeouts: Timeouts::default(),
-            http: None,
-        }
+        ClientBuilder { baseurl: baseurl.into(), credentials, transport: Transport::default() }
     }
 
     /// The credentials this client sends.
@@ -237,37 +224,16 @@ impl Default for ListOptions {
 pub struct ClientBuilder {
     baseurl: String,
     credentials: Credentials,
-    retry: RetryPolicy,
-    timeouts: Timeouts,
-    http: Option<reqwest::Client>,
+    transport: Transport,
 }
 
 impl ClientBuilder {
-    /// When to retry; [`RetryPolicy::default`] unless set.
-    pub fn retry(mut self, retry: RetryPolicy) -> Self {
-        self.retry = retry;
-        self
-    }
-
-    /// Connect and request timeouts; [`Timeouts::default`] unless set. Ignored with [`Self::http_client`].
-    pub fn timeouts(mut self, timeouts: Timeouts) -> Self {
-        self.timeouts = timeouts;
-        self
-    }
-
-    /// Use this `reqwest::Client` (its own timeouts, proxy, TLS settings) instead of a new one.
-    pub fn http_client(mut self, http: reqwest::Client) -> Self {
-        self.http = Some(http);
-        self
-    }
+    transport_setters!();
 
     /// The client.
-    pub fn build(self) -> Result<Client, BuildError> {
-        let http = match self.http {
-            Some(http) => http,
-            None => self.timeouts.http_client().map_err(BuildError::Http)?,
-        };
-        let state = ClientState { credentials: self.credentials, retry: self.retry };
+    pub fn build(mut self) -> Result<Client, BuildError> {
+        let http = self.transport.http_client()?;
+        let state = ClientState { credentials: self.credentials, retry: self.transport.retry };
         Ok(Client::new_with_client(&self.baseurl, http, state))
     }
 }

@@ -122,15 +122,53 @@ impl Default for Timeouts {
     }
 }
 
-impl Timeouts {
-    pub(crate) fn http_client(self) -> reqwest::Result<reqwest::Client> {
+/// What both clients' builders share: the retry policy, timeouts, and an optional ready-made client.
+#[derive(Debug, Default)]
+pub(crate) struct Transport {
+    pub(crate) retry: RetryPolicy,
+    pub(crate) timeouts: Timeouts,
+    pub(crate) http: Option<reqwest::Client>,
+}
+
+impl Transport {
+    /// The HTTP client to use: the one given, or a new one with the timeouts.
+    pub(crate) fn http_client(&mut self) -> Result<reqwest::Client, crate::BuildError> {
+        if let Some(http) = self.http.take() {
+            return Ok(http);
+        }
         reqwest::Client::builder()
-            .connect_timeout(self.connect)
-            .timeout(self.request)
+            .connect_timeout(self.timeouts.connect)
+            .timeout(self.timeouts.request)
             .user_agent(concat!("streamspec-client/", env!("CARGO_PKG_VERSION")))
             .build()
+            .map_err(crate::BuildError::Http)
     }
 }
+
+/// The setters of [`Transport`], for a builder with a `transport` field.
+macro_rules! transport_setters {
+    () => {
+        /// When to retry; [`RetryPolicy::default`] unless set.
+        pub fn retry(mut self, retry: RetryPolicy) -> Self {
+            self.transport.retry = retry;
+            self
+        }
+
+        /// Connect and request timeouts; [`Timeouts::default`] unless set. Ignored with
+        /// [`Self::http_client`].
+        pub fn timeouts(mut self, timeouts: Timeouts) -> Self {
+            self.transport.timeouts = timeouts;
+            self
+        }
+
+        /// Use this `reqwest::Client` (its own timeouts, proxy, TLS settings) instead of a new one.
+        pub fn http_client(mut self, http: reqwest::Client) -> Self {
+            self.transport.http = Some(http);
+            self
+        }
+    };
+}
+pub(crate) use transport_setters;
 
 #[cfg(test)]
 mod tests {

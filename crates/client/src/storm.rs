@@ -35,17 +35,10 @@ use reqwest::header::{AUTHORIZATION, HeaderName};
 use streamspec_types::{EmptySecret, Secret};
 use tokio::sync::Mutex;
 
-use crate::retry::{RetryPolicy, Timeouts};
+use crate::retry::{RetryPolicy, Timeouts, Transport, transport_setters};
 use crate::{BuildError, set_secret_header};
 
 #[path = "generated/storm.rs"]
-#[allow(
-    missing_docs,
-    clippy::all,
-    clippy::pedantic,
-    unused_qualifications,
-    missing_debug_implementations
-)]
 mod generated;
 
 pub use generated::*;
@@ -115,10 +108,8 @@ impl Client {
         ClientBuilder {
             baseurl: baseurl.into(),
             credentials,
-            retry: RetryPolicy::default(),
-            timeouts: Timeouts::default(),
             renew_before: Duration::from_secs(60),
-            http: None,
+            transport: Transport::default(),
         }
     }
 
@@ -177,24 +168,12 @@ impl Client {
 pub struct ClientBuilder {
     baseurl: String,
     credentials: Credentials,
-    retry: RetryPolicy,
-    timeouts: Timeouts,
     renew_before: Duration,
-    http: Option<reqwest::Client>,
+    transport: Transport,
 }
 
 impl ClientBuilder {
-    /// When to retry; [`RetryPolicy::default`] unless set.
-    pub fn retry(mut self, retry: RetryPolicy) -> Self {
-        self.retry = retry;
-        self
-    }
-
-    /// Connect and request timeouts; [`Timeouts::default`] unless set. Ignored with [`Self::http_client`].
-    pub fn timeouts(mut self, timeouts: Timeouts) -> Self {
-        self.timeouts = timeouts;
-        self
-    }
+    transport_setters!();
 
     /// With [`Credentials::Login`], sign in again this long before the token expires. Default 60 s.
     pub fn renew_before(mut self, margin: Duration) -> Self {
@@ -202,21 +181,12 @@ impl ClientBuilder {
         self
     }
 
-    /// Use this `reqwest::Client` (its own timeouts, proxy, TLS settings) instead of a new one.
-    pub fn http_client(mut self, http: reqwest::Client) -> Self {
-        self.http = Some(http);
-        self
-    }
-
     /// The client.
-    pub fn build(self) -> Result<Client, BuildError> {
-        let http = match self.http {
-            Some(http) => http,
-            None => self.timeouts.http_client().map_err(BuildError::Http)?,
-        };
+    pub fn build(mut self) -> Result<Client, BuildError> {
+        let http = self.transport.http_client()?;
         let state = ClientState {
             credentials: self.credentials,
-            retry: self.retry,
+            retry: self.transport.retry,
             renew_before: self.renew_before,
             token: Arc::default(),
         };

@@ -13,13 +13,6 @@ use serde_json::json;
 use crate::adapter::ErrorEnvelope;
 
 #[path = "generated/aioz.rs"]
-#[allow(
-    missing_docs,
-    clippy::all,
-    clippy::pedantic,
-    unused_qualifications,
-    missing_debug_implementations
-)]
 mod generated;
 
 pub use generated::*;

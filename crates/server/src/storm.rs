@@ -8,13 +8,6 @@ use serde_json::json;
 use crate::adapter::ErrorEnvelope;
 
 #[path = "generated/storm.rs"]
-#[allow(
-    missing_docs,
-    clippy::all,
-    clippy::pedantic,
-    unused_qualifications,
-    missing_debug_implementations
-)]
 mod generated;
 
 pub use generated::*;

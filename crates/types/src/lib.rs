@@ -39,22 +39,8 @@ pub use uuid;
 
 /// AIOZ Stream live stream keys: the types of `spec/aioz-stream.yaml`.
 #[path = "generated/aioz.rs"]
-#[allow(
-    missing_docs,
-    clippy::all,
-    clippy::pedantic,
-    unused_qualifications,
-    missing_debug_implementations
-)]
 pub mod aioz;
 
 /// Storm Streaming Server applications and ingest settings: the types of `spec/storm.yaml`.
 #[path = "generated/storm.rs"]
-#[allow(
-    missing_docs,
-    clippy::all,
-    clippy::pedantic,
-    unused_qualifications,
-    missing_debug_implementations
-)]
 pub mod storm;
