@@ -1,0 +1,227 @@
+//! AIOZ Stream live stream keys, per account, with a per-account rate limit.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use streamspec_server::aioz::types::{
+    self, DeleteLiveStreamKeyResponse as Deleted, ErrorResponse, ErrorStatus, LiveStreamKey,
+    LiveStreamKeyList, LiveStreamKeyListResponse, LiveStreamKeyResponse, LiveStreamKeySortBy,
+    SortOrder, SuccessStatus,
+};
+use streamspec_server::aioz::*;
+use streamspec_server::types::chrono::{DateTime, SecondsFormat, Utc};
+use streamspec_server::types::uuid::Uuid;
+use streamspec_server::{HandlerError, async_trait};
+
+use crate::config::{AiozAccount, Config};
+use crate::store::{KeyQuery, Storage, StoredKey};
+
+pub struct Aioz {
+    store: Arc<dyn Storage>,
+    accounts: Vec<AiozAccount>,
+    ingest_base_url: String,
+    limit: u32,
+    windows: Mutex<HashMap<String, (Instant, u32)>>,
+}
+
+/// Why a request does not reach its operation.
+enum Refusal {
+    Unauthorized(ResponseHeaders),
+    TooManyRequests(ResponseHeaders),
+}
+
+fn error(message: &str) -> ErrorResponse {
+    ErrorResponse { status: ErrorStatus::Error, message: message.to_owned() }
+}
+
+/// Answers a refusal with the operation's own 401 or 429 variant.
+macro_rules! admit {
+    ($self:ident, $input:ident, $response:ident) => {
+        match $self.admit(&$input.credentials) {
+            Ok(admitted) => admitted,
+            Err(Refusal::Unauthorized(headers)) => {
+                return Ok($response::Unauthorized(error("invalid credentials"), headers));
+            }
+            Err(Refusal::TooManyRequests(headers)) => {
+                return Ok($response::TooManyRequests(error("Too many requests"), headers));
+            }
+        }
+    };
+}
+
+impl Aioz {
+    pub fn new(store: Arc<dyn Storage>, credentials: &crate::Credentials, config: &Config) -> Self {
+        Self {
+            store,
+            accounts: credentials.aioz_accounts.clone(),
+            ingest_base_url: config.ingest_base_url.clone(),
+            limit: config.rate_limit_per_minute,
+            windows: Mutex::default(),
+        }
+    }
+
+    /// The account the credentials identify, and the rate-limit headers after counting this request.
+    fn admit(&self, credentials: &Credentials) -> Result<(String, ResponseHeaders), Refusal> {
+        let account = self.accounts.iter().find(|account| match credentials {
+            Credentials::BearerAuth { token } => token.expose() == account.token,
+            Credentials::StreamPublicKeyAndStreamSecretKey {
+                stream_public_key,
+                stream_secret_key,
+            } => {
+                stream_public_key.expose() == account.public_key
+                    && stream_secret_key.expose() == account.secret_key
+            }
+            Credentials::BasicAuth { username, password } => {
+                *username == account.public_key && password.expose() == account.secret_key
+            }
+        });
+        let Some(account) = account else {
+            return Err(Refusal::Unauthorized(self.headers(u32::MAX, Duration::from_secs(60))));
+        };
+        let mut windows = self.windows.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let now = Instant::now();
+        let window = windows.entry(account.user_id.clone()).or_insert((now, 0));
+        if now.duration_since(window.0) >= Duration::from_secs(60) {
+            *window = (now, 0);
+        }
+        let reset = Duration::from_secs(60).saturating_sub(now.duration_since(window.0));
+        if window.1 >= self.limit {
+            return Err(Refusal::TooManyRequests(self.headers(window.1, reset)));
+        }
+        window.1 += 1;
+        Ok((account.user_id.clone(), self.headers(window.1, reset)))
+    }
+
+    fn headers(&self, used: u32, reset: Duration) -> ResponseHeaders {
+        ResponseHeaders {
+            x_rate_limit_limit: i64::from(self.limit),
+            x_rate_limit_remaining: i64::from(self.limit.saturating_sub(used.min(self.limit))),
+            x_rate_limit_retry_after: reset.as_secs_f64().ceil() as i64,
+        }
+    }
+
+    fn key(&self, stored: StoredKey) -> Result<LiveStreamKey, HandlerError> {
+        let time = |text: &str| DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&Utc));
+        Ok(LiveStreamKey {
+            id: stored.id.parse().map_err(HandlerError::internal)?,
+            user_id: stored.account,
+            name: stored.name,
+            stream_key: stored.stream_key.parse().map_err(HandlerError::internal)?,
+            rtmp_url: self.ingest_base_url.clone(),
+            save: stored.save,
+            type_: stored
+                .kind
+                .as_deref()
+                .map(str::parse)
+                .transpose()
+                .map_err(HandlerError::internal)?,
+            created_at: time(&stored.created_at).map_err(HandlerError::internal)?,
+            updated_at: time(&stored.updated_at).map_err(HandlerError::internal)?,
+        })
+    }
+
+    fn envelope(&self, stored: StoredKey) -> Result<LiveStreamKeyResponse, HandlerError> {
+        Ok(LiveStreamKeyResponse { status: SuccessStatus::Success, data: self.key(stored)? })
+    }
+}
+
+fn now() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+#[async_trait]
+impl LiveStreamsApi for Aioz {
+    async fn create_live_stream_key(
+        &self,
+        input: CreateLiveStreamKeyInput,
+    ) -> Result<CreateLiveStreamKeyResponse, HandlerError> {
+        let (account, headers) = admit!(self, input, CreateLiveStreamKeyResponse);
+        let at = now();
+        let stored = StoredKey {
+            id: Uuid::new_v4().to_string(),
+            account,
+            name: input.body.name,
+            stream_key: Uuid::new_v4().to_string(),
+            save: input.body.save,
+            kind: Some(input.body.type_.unwrap_or(types::LiveStreamType::Video).to_string()),
+            created_at: at.clone(),
+            updated_at: at,
+        };
+        self.store.insert_key(&stored).map_err(HandlerError::internal)?;
+        Ok(CreateLiveStreamKeyResponse::Ok(self.envelope(stored)?, headers))
+    }
+
+    async fn list_live_stream_keys(
+        &self,
+        input: ListLiveStreamKeysInput,
+    ) -> Result<ListLiveStreamKeysResponse, HandlerError> {
+        let (account, headers) = admit!(self, input, ListLiveStreamKeysResponse);
+        let sort_by = match input.sort_by {
+            LiveStreamKeySortBy::UpdatedAt => "updated_at",
+            LiveStreamKeySortBy::Title | LiveStreamKeySortBy::Name => "name",
+            LiveStreamKeySortBy::CreatedAt | LiveStreamKeySortBy::Size => "created_at",
+        };
+        let query = KeyQuery {
+            search: input.search.filter(|search| !search.is_empty()),
+            sort_by,
+            descending: input.order_by == SortOrder::Desc,
+            limit: input.limit,
+            offset: input.offset,
+        };
+        let (keys, total) = self.store.keys(&account, &query).map_err(HandlerError::internal)?;
+        let keys = keys.into_iter().map(|key| self.key(key)).collect::<Result<Vec<_>, _>>()?;
+        let data = LiveStreamKeyList { live_stream_keys: keys, total };
+        Ok(ListLiveStreamKeysResponse::Ok(
+            LiveStreamKeyListResponse { status: SuccessStatus::Success, data },
+            headers,
+        ))
+    }
+
+    async fn get_live_stream_key(
+        &self,
+        input: GetLiveStreamKeyInput,
+    ) -> Result<GetLiveStreamKeyResponse, HandlerError> {
+        let (account, headers) = admit!(self, input, GetLiveStreamKeyResponse);
+        match self.store.key(&account, &input.id.to_string()).map_err(HandlerError::internal)? {
+            Some(stored) => Ok(GetLiveStreamKeyResponse::Ok(self.envelope(stored)?, headers)),
+            None => {
+                Ok(GetLiveStreamKeyResponse::NotFound(error("live stream key not found"), headers))
+            }
+        }
+    }
+
+    async fn update_live_stream_key(
+        &self,
+        input: UpdateLiveStreamKeyInput,
+    ) -> Result<UpdateLiveStreamKeyResponse, HandlerError> {
+        let (account, headers) = admit!(self, input, UpdateLiveStreamKeyResponse);
+        let updated = self
+            .store
+            .update_key(&account, &input.id.to_string(), &input.body.name, input.body.save, &now())
+            .map_err(HandlerError::internal)?;
+        match updated {
+            Some(stored) => Ok(UpdateLiveStreamKeyResponse::Ok(self.envelope(stored)?, headers)),
+            None => Ok(UpdateLiveStreamKeyResponse::NotFound(
+                error("live stream key not found"),
+                headers,
+            )),
+        }
+    }
+
+    async fn delete_live_stream_key(
+        &self,
+        input: DeleteLiveStreamKeyInput,
+    ) -> Result<DeleteLiveStreamKeyResponse, HandlerError> {
+        let (account, headers) = admit!(self, input, DeleteLiveStreamKeyResponse);
+        if self.store.delete_key(&account, &input.id.to_string()).map_err(HandlerError::internal)? {
+            let body = Deleted {
+                status: SuccessStatus::Success,
+                message: "Live stream key deleted successfully".to_owned(),
+            };
+            Ok(DeleteLiveStreamKeyResponse::Ok(body, headers))
+        } else {
+            Ok(DeleteLiveStreamKeyResponse::NotFound(error("live stream key not found"), headers))
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! The emulator's settings, from a TOML file, environment variables and flags, and the credentials it
+//! generates on first start (kept in the database, so they stay the same across restarts).
+//!
+//! ```toml
+//! listen = "127.0.0.1:8080"
+//! db = "streamspec.sqlite"
+//! ingest_base_url = "rtmp://127.0.0.1:1935/live"
+//! rate_limit_per_minute = 600
+//! debug = false            # also validate every response against the spec
+//!
+//! [[aioz_accounts]]
+//! user_id = "studio"
+//! public_key = "pk_studio"
+//! secret_key = "sk_studio"
+//! token = "jwt-for-studio"
+//!
+//! [storm]
+//! api_key = "a-static-api-key"
+//! [[storm.users]]
+//! username = "admin"
+//! password = "change-me"
+//! ```
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+
+use crate::store::Storage;
+
+/// Everything the emulator can be told.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// The SQLite database; `:memory:` for a throwaway run.
+    pub db: PathBuf,
+    /// The `rtmp_url` of every live stream key.
+    pub ingest_base_url: String,
+    /// Requests per minute per AIOZ account before 429.
+    pub rate_limit_per_minute: u32,
+    /// Validate every response against the spec too (a non-conforming one becomes a 500, logged).
+    pub debug: bool,
+    /// AIOZ accounts; none means one development account, generated on first start.
+    pub aioz_accounts: Vec<AiozAccount>,
+    /// Storm's users and API key; none means an `admin` with a generated password and a generated key.
+    pub storm: StormConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            db: PathBuf::from("streamspec.sqlite"),
+            ingest_base_url: "rtmp://127.0.0.1:1935/live".to_owned(),
+            rate_limit_per_minute: 600,
+            debug: false,
+            aioz_accounts: Vec::new(),
+            storm: StormConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads a TOML file; every setting is optional.
+    pub fn from_file(path: &std::path::Path) -> Result<Self> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        toml::from_str(&text)
+            .with_context(|| format!("{} is not a valid configuration", path.display()))
+    }
+}
+
+/// An AIOZ account: any of its credentials identifies it.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct AiozAccount {
+    pub user_id: String,
+    pub public_key: String,
+    pub secret_key: String,
+    /// The bearer token that identifies the account.
+    pub token: String,
+}
+
+impl fmt::Debug for AiozAccount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AiozAccount")
+            .field("user_id", &self.user_id)
+            .field("public_key", &self.public_key)
+            .field("secret_key", &"***")
+            .field("token", &"***")
+            .finish()
+    }
+}
+
+/// Storm's REST API settings.
+#[derive(Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StormConfig {
+    pub api_key: Option<String>,
+    pub users: Vec<StormUser>,
+}
+
+impl fmt::Debug for StormConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StormConfig")
+            .field("api_key", &self.api_key.as_ref().map(|_| "***"))
+            .field("users", &self.users)
+            .finish()
+    }
+}
+
+/// A Storm REST API user.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct StormUser {
+    pub username: String,
+    pub password: String,
+}
+
+impl fmt::Debug for StormUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StormUser")
+            .field("username", &self.username)
+            .field("password", &"***")
+            .finish()
+    }
+}
+
+/// A value kept in the database, generated the first time it is asked for.
+fn remembered(
+    store: &dyn Storage,
+    name: &str,
+    generate: impl FnOnce() -> String,
+) -> Result<String> {
+    if let Some(value) = store.setting(name)? {
+        return Ok(value);
+    }
+    let value = generate();
+    store.set_setting(name, &value)?;
+    Ok(value)
+}
+
+fn random() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// The configured credentials, or the generated development ones.
+pub fn credentials(config: &Config, store: &dyn Storage) -> Result<crate::Credentials> {
+    let aioz_accounts = if config.aioz_accounts.is_empty() {
+        vec![AiozAccount {
+            user_id: remembered(store, "aioz.dev.user_id", || uuid::Uuid::new_v4().to_string())?,
+            public_key: remembered(store, "aioz.dev.public_key", || {
+                format!("pk_dev_{}", &random()[..16])
+            })?,
+            secret_key: remembered(store, "aioz.dev.secret_key", || {
+                format!("sk_dev_{}", random())
+            })?,
+            token: remembered(store, "aioz.dev.token", || format!("dev-token-{}", random()))?,
+        }]
+    } else {
+        config.aioz_accounts.clone()
+    };
+    let storm_users = if config.storm.users.is_empty() {
+        vec![StormUser {
+            username: "admin".to_owned(),
+            password: remembered(store, "storm.admin.password", random)?,
+        }]
+    } else {
+        config.storm.users.clone()
+    };
+    let storm_api_key = match &config.storm.api_key {
+        Some(key) if key.len() >= 8 => key.clone(),
+        Some(_) => anyhow::bail!("storm.api_key must be at least 8 characters, as Storm requires"),
+        None => remembered(store, "storm.api_key", random)?,
+    };
+    Ok(crate::Credentials { aioz_accounts, storm_users, storm_api_key })
+}

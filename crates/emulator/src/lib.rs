@@ -1,0 +1,145 @@
+//! A local stand-in for AIOZ Stream's live stream keys and Storm Streaming Server's REST API: both
+//! generated server traits implemented over [`store::Storage`] (SQLite), behind the conformance layer.
+//!
+//! Run it with `cargo run --release -p streamspec-emulator`; embed it in a test with [`Emulator`].
+
+pub mod config;
+pub mod store;
+
+mod aioz;
+mod storm;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use streamspec_conformance::Api;
+use streamspec_conformance::layer::ConformanceLayer;
+use streamspec_server::RouterOptions;
+use streamspec_server::axum::{
+    self, extract::ConnectInfo, extract::Request, middleware::Next, response::Response,
+};
+
+pub use config::Config;
+
+/// The credentials the emulator accepts, as printed on start.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    /// AIOZ accounts: `(user_id, public_key, secret_key, bearer token)`.
+    pub aioz_accounts: Vec<config::AiozAccount>,
+    /// Storm REST users.
+    pub storm_users: Vec<config::StormUser>,
+    /// Storm's static API key (`X-Api-Key`).
+    pub storm_api_key: String,
+}
+
+/// A configured emulator, ready to serve.
+#[derive(Debug)]
+pub struct Emulator {
+    router: axum::Router,
+    credentials: Credentials,
+}
+
+impl Emulator {
+    /// Opens the database, creates what a first start creates, and builds the router.
+    pub fn new(config: &Config) -> Result<Self> {
+        let store: Arc<dyn store::Storage> = Arc::new(store::Sqlite::open(&config.db)?);
+        let credentials = config::credentials(config, store.as_ref())?;
+        let aioz = Arc::new(aioz::Aioz::new(store.clone(), &credentials, config));
+        let storm = Arc::new(storm::Storm::new(store.clone(), &credentials)?);
+        let login_limit = Arc::new(LoginLimit::default());
+        let limit = config.rate_limit_per_minute;
+        let router = streamspec_server::both(aioz, storm, RouterOptions::default())
+            .layer(ConformanceLayer::new(Api::Aioz).validate_responses(config.debug))
+            .layer(ConformanceLayer::new(Api::Storm).validate_responses(config.debug))
+            .layer(axum::middleware::from_fn(move |request, next| {
+                limit_logins(login_limit.clone(), request, next)
+            }))
+            .layer(axum::middleware::from_fn(move |request, next| {
+                rate_limit_headers(limit, request, next)
+            }))
+            .layer(axum::middleware::from_fn(log_request));
+        Ok(Self { router, credentials })
+    }
+
+    /// The credentials to use.
+    pub fn credentials(&self) -> &Credentials {
+        &self.credentials
+    }
+
+    /// Serves until `shutdown` completes, then finishes the requests in flight.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(listener, service).with_graceful_shutdown(shutdown).await
+    }
+}
+
+/// One line per request: method, path, status and time. No headers and no bodies, so no secrets.
+async fn log_request(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    tracing::info!(%method, path, status = response.status().as_u16(), micros = started.elapsed().as_micros() as u64, "request");
+    response
+}
+
+/// AIOZ answers every response with its rate-limit headers. The handlers set them from the account's
+/// window; a response the adapter made itself (a malformed or unauthenticated request) gets the full
+/// limit, since it was counted against no account.
+async fn rate_limit_headers(limit: u32, request: Request, next: Next) -> Response {
+    let is_aioz = request.uri().path().starts_with("/api/live_streams");
+    let mut response = next.run(request).await;
+    if is_aioz && !response.headers().contains_key("x-ratelimit-limit") {
+        let headers = response.headers_mut();
+        headers.insert("x-ratelimit-limit", limit.into());
+        headers.insert("x-ratelimit-remaining", limit.into());
+        headers.insert("x-ratelimit-retry-after", 60u32.into());
+    }
+    response
+}
+
+/// At most [`LoginLimit::PER_MINUTE`] login attempts per minute per client address, as Storm allows.
+#[derive(Debug, Default)]
+struct LoginLimit {
+    attempts: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+}
+
+impl LoginLimit {
+    const PER_MINUTE: u32 = 5;
+
+    /// Counts an attempt; `false` when it is one too many.
+    fn allow(&self, address: IpAddr) -> bool {
+        let mut attempts = self.attempts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let now = Instant::now();
+        let entry = attempts.entry(address).or_insert((now, 0));
+        if now.duration_since(entry.0) >= Duration::from_secs(60) {
+            *entry = (now, 0);
+        }
+        entry.1 += 1;
+        entry.1 <= Self::PER_MINUTE
+    }
+}
+
+async fn limit_logins(limit: Arc<LoginLimit>, request: Request, next: Next) -> Response {
+    let is_login =
+        request.method() == axum::http::Method::POST && request.uri().path() == "/api/auth/login";
+    let address = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
+    if is_login
+        && let Some(address) = address
+        && !limit.allow(address)
+    {
+        use streamspec_server::adapter::ErrorEnvelope;
+        return streamspec_server::storm::Envelope::response(
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            "Too many login attempts, try again later",
+        );
+    }
+    next.run(request).await
+}

@@ -1,0 +1,116 @@
+//! `streamspec-emulator`: AIOZ Stream live stream keys and Storm's REST API on one local port.
+//!
+//! Run with: cargo run --release -p streamspec-emulator -- --help
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+use streamspec_emulator::{Config, Emulator};
+
+#[derive(Parser)]
+#[command(
+    name = "streamspec-emulator",
+    version,
+    about = "A local stand-in for AIOZ Stream and Storm Streaming Server"
+)]
+struct Args {
+    /// Where to listen [default: 127.0.0.1:8080]
+    #[arg(long, env = "STREAMSPEC_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// The SQLite database; `:memory:` for a throwaway run [default: streamspec.sqlite]
+    #[arg(long, env = "STREAMSPEC_DB")]
+    db: Option<PathBuf>,
+    /// A TOML configuration file (accounts, users, API key, limits)
+    #[arg(long, env = "STREAMSPEC_CONFIG")]
+    config: Option<PathBuf>,
+    /// Also validate every response against the spec
+    #[arg(long, env = "STREAMSPEC_DEBUG")]
+    debug: bool,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("STREAMSPEC_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let mut config = match &args.config {
+        Some(path) => Config::from_file(path)?,
+        None => Config::default(),
+    };
+    config.listen = args.listen.unwrap_or(config.listen);
+    config.db = args.db.unwrap_or(config.db);
+    config.debug |= args.debug;
+
+    let emulator = Emulator::new(&config)?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    let address = listener.local_addr()?;
+    print_banner(address, &config, emulator.credentials());
+    emulator.serve(listener, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Where to send requests, and the development credentials to send (this is a local emulator: printing
+/// them is the point; they never appear in the request log).
+fn print_banner(
+    address: SocketAddr,
+    config: &Config,
+    credentials: &streamspec_emulator::Credentials,
+) {
+    println!(
+        "streamspec-emulator listening on http://{address} (database {})",
+        config.db.display()
+    );
+    println!();
+    println!("AIOZ Stream: base URL http://{address}/api");
+    for account in &credentials.aioz_accounts {
+        println!("  account {}", account.user_id);
+        println!("    Authorization: Bearer {}", account.token);
+        println!(
+            "    stream-public-key: {}  stream-secret-key: {}",
+            account.public_key, account.secret_key
+        );
+    }
+    println!();
+    println!("Storm Streaming Server: base URL http://{address}");
+    for user in &credentials.storm_users {
+        println!(
+            "  POST /api/auth/login {{\"username\": \"{}\", \"password\": \"{}\"}}",
+            user.username, user.password
+        );
+    }
+    println!("  X-Api-Key: {}", credentials.storm_api_key);
+    println!();
+}
+
+/// Ctrl-C or SIGTERM; the server then finishes the requests in flight.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

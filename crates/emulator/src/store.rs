@@ -1,0 +1,328 @@
+//! Storage: a small trait the handlers use, so they never see SQL, and its SQLite implementation.
+//!
+//! SQLite runs in WAL mode with `synchronous = FULL`, so a write is on disk before the request that made
+//! it is answered: every 2xx survives a `kill -9`. The schema is versioned by the migrations in this module.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use anyhow::{Context, Result};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+/// A live stream key as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredKey {
+    pub id: String,
+    pub account: String,
+    pub name: String,
+    pub stream_key: String,
+    pub save: bool,
+    pub kind: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// How a list is filtered, ordered and paged.
+#[derive(Debug, Clone)]
+pub struct KeyQuery {
+    pub search: Option<String>,
+    /// A column: `created_at`, `updated_at` or `name`.
+    pub sort_by: &'static str,
+    pub descending: bool,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// What the handlers need from storage.
+pub trait Storage: Send + Sync + 'static {
+    fn insert_key(&self, key: &StoredKey) -> Result<()>;
+    fn key(&self, account: &str, id: &str) -> Result<Option<StoredKey>>;
+    /// One page of the account's keys, and how many match in all.
+    fn keys(&self, account: &str, query: &KeyQuery) -> Result<(Vec<StoredKey>, i64)>;
+    fn update_key(
+        &self,
+        account: &str,
+        id: &str,
+        name: &str,
+        save: bool,
+        at: &str,
+    ) -> Result<Option<StoredKey>>;
+    fn delete_key(&self, account: &str, id: &str) -> Result<bool>;
+
+    /// Creates an application; `false` when the name is taken.
+    fn create_application(&self, name: &str, kind: &str, ingest: Option<&str>) -> Result<bool>;
+    fn delete_application(&self, name: &str) -> Result<bool>;
+    /// The application's type and its ingest settings (JSON), if it exists.
+    fn application(&self, name: &str) -> Result<Option<(String, Option<String>)>>;
+    fn set_ingest(&self, name: &str, ingest: &str) -> Result<()>;
+    /// Creates a stream; `false` when the key is taken in the application.
+    fn create_stream(&self, application: &str, key: &str, source: &str) -> Result<bool>;
+
+    /// A value kept across restarts (generated credentials, the JWT secret).
+    fn setting(&self, name: &str) -> Result<Option<String>>;
+    fn set_setting(&self, name: &str, value: &str) -> Result<()>;
+}
+
+/// Each entry moves the schema one version up; the database remembers its version in `user_version`.
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE live_stream_keys (
+        id TEXT PRIMARY KEY, account TEXT NOT NULL, name TEXT NOT NULL, stream_key TEXT NOT NULL,
+        save INTEGER NOT NULL, kind TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+     CREATE INDEX live_stream_keys_account ON live_stream_keys (account, created_at);
+     CREATE TABLE applications (name TEXT PRIMARY KEY, kind TEXT NOT NULL, ingest TEXT);
+     CREATE TABLE streams (application TEXT NOT NULL, stream_key TEXT NOT NULL, source TEXT NOT NULL,
+        PRIMARY KEY (application, stream_key));
+     CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);",
+];
+
+/// SQLite behind a mutex: one writer at a time is what SQLite allows anyway.
+#[derive(Debug)]
+pub struct Sqlite {
+    connection: Mutex<Connection>,
+}
+
+impl Sqlite {
+    /// Opens (or creates) the database at `path`; `:memory:` for a throwaway one. Runs migrations.
+    pub fn open(path: &Path) -> Result<Self> {
+        let connection = if path == Path::new(":memory:") {
+            Connection::open_in_memory()?
+        } else {
+            Connection::open(path).with_context(|| format!("opening {}", path.display()))?
+        };
+        connection.busy_timeout(std::time::Duration::from_secs(5))?;
+        connection.pragma_update(None, "journal_mode", "WAL")?;
+        connection.pragma_update(None, "synchronous", "FULL")?;
+        let version: i64 = connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
+        for (index, migration) in
+            MIGRATIONS.iter().enumerate().skip(usize::try_from(version).unwrap_or(0))
+        {
+            connection
+                .execute_batch(&format!(
+                    "BEGIN; {migration} PRAGMA user_version = {}; COMMIT;",
+                    index + 1
+                ))
+                .with_context(|| format!("migrating the database to version {}", index + 1))?;
+        }
+        Ok(Self { connection: Mutex::new(connection) })
+    }
+
+    fn with<T>(&self, work: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        let connection =
+            self.connection.lock().map_err(|_| anyhow::anyhow!("the database lock is poisoned"))?;
+        Ok(work(&connection)?)
+    }
+}
+
+fn key_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredKey> {
+    Ok(StoredKey {
+        id: row.get(0)?,
+        account: row.get(1)?,
+        name: row.get(2)?,
+        stream_key: row.get(3)?,
+        save: row.get(4)?,
+        kind: row.get(5)?,
+        created_at: row.get(6)?,
+        updated_at: row.get(7)?,
+    })
+}
+
+const KEY_COLUMNS: &str = "id, account, name, stream_key, save, kind, created_at, updated_at";
+
+impl Storage for Sqlite {
+    fn insert_key(&self, key: &StoredKey) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                &format!("INSERT INTO live_stream_keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+                params![key.id, key.account, key.name, key.stream_key, key.save, key.kind, key.created_at, key.updated_at],
+            )
+            .map(|_| ())
+        })
+    }
+
+    fn key(&self, account: &str, id: &str) -> Result<Option<StoredKey>> {
+        self.with(|c| {
+            c.query_row(
+                &format!(
+                    "SELECT {KEY_COLUMNS} FROM live_stream_keys WHERE account = ?1 AND id = ?2"
+                ),
+                params![account, id],
+                key_from_row,
+            )
+            .optional()
+        })
+    }
+
+    fn keys(&self, account: &str, query: &KeyQuery) -> Result<(Vec<StoredKey>, i64)> {
+        // `sort_by` is one of three column names chosen in code, never text from a request.
+        let order = if query.descending { "DESC" } else { "ASC" };
+        let pattern = query.search.as_ref().map(|search| format!("%{}%", escape_like(search)));
+        self.with(|c| {
+            let filter = "account = ?1 AND (?2 IS NULL OR name LIKE ?2 ESCAPE '\\')";
+            let total: i64 = c.query_row(
+                &format!("SELECT COUNT(*) FROM live_stream_keys WHERE {filter}"),
+                params![account, pattern],
+                |row| row.get(0),
+            )?;
+            let mut statement = c.prepare(&format!(
+                "SELECT {KEY_COLUMNS} FROM live_stream_keys WHERE {filter}
+                 ORDER BY {} {order}, id {order} LIMIT ?3 OFFSET ?4",
+                query.sort_by
+            ))?;
+            let keys = statement
+                .query_map(params![account, pattern, query.limit, query.offset], key_from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok((keys, total))
+        })
+    }
+
+    fn update_key(
+        &self,
+        account: &str,
+        id: &str,
+        name: &str,
+        save: bool,
+        at: &str,
+    ) -> Result<Option<StoredKey>> {
+        self.with(|c| {
+            c.query_row(
+                &format!(
+                    "UPDATE live_stream_keys SET name = ?3, save = ?4, updated_at = ?5
+                     WHERE account = ?1 AND id = ?2 RETURNING {KEY_COLUMNS}"
+                ),
+                params![account, id, name, save, at],
+                key_from_row,
+            )
+            .optional()
+        })
+    }
+
+    fn delete_key(&self, account: &str, id: &str) -> Result<bool> {
+        self.with(|c| {
+            c.execute(
+                "DELETE FROM live_stream_keys WHERE account = ?1 AND id = ?2",
+                params![account, id],
+            )
+        })
+        .map(|deleted| deleted > 0)
+    }
+
+    fn create_application(&self, name: &str, kind: &str, ingest: Option<&str>) -> Result<bool> {
+        self.with(|c| {
+            c.execute(
+                "INSERT OR IGNORE INTO applications (name, kind, ingest) VALUES (?1, ?2, ?3)",
+                params![name, kind, ingest],
+            )
+        })
+        .map(|inserted| inserted > 0)
+    }
+
+    fn delete_application(&self, name: &str) -> Result<bool> {
+        self.with(|c| {
+            c.execute("DELETE FROM streams WHERE application = ?1", params![name])?;
+            c.execute("DELETE FROM applications WHERE name = ?1", params![name])
+        })
+        .map(|deleted| deleted > 0)
+    }
+
+    fn application(&self, name: &str) -> Result<Option<(String, Option<String>)>> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT kind, ingest FROM applications WHERE name = ?1",
+                params![name],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()
+        })
+    }
+
+    fn set_ingest(&self, name: &str, ingest: &str) -> Result<()> {
+        self.with(|c| {
+            c.execute("UPDATE applications SET ingest = ?2 WHERE name = ?1", params![name, ingest])
+                .map(|_| ())
+        })
+    }
+
+    fn create_stream(&self, application: &str, key: &str, source: &str) -> Result<bool> {
+        self.with(|c| {
+            c.execute(
+                "INSERT OR IGNORE INTO streams (application, stream_key, source) VALUES (?1, ?2, ?3)",
+                params![application, key, source],
+            )
+        })
+        .map(|inserted| inserted > 0)
+    }
+
+    fn setting(&self, name: &str) -> Result<Option<String>> {
+        self.with(|c| {
+            c.query_row("SELECT value FROM settings WHERE name = ?1", params![name], |row| {
+                row.get(0)
+            })
+            .optional()
+        })
+    }
+
+    fn set_setting(&self, name: &str, value: &str) -> Result<()> {
+        self.with(|c| {
+            c.execute("INSERT INTO settings (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET value = ?2", params![name, value])
+                .map(|_| ())
+        })
+    }
+}
+
+/// Escapes `%`, `_` and `\` so a search matches them literally.
+fn escape_like(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(id: &str, name: &str, at: &str) -> StoredKey {
+        StoredKey {
+            id: id.into(),
+            account: "a".into(),
+            name: name.into(),
+            stream_key: "s".into(),
+            save: false,
+            kind: None,
+            created_at: at.into(),
+            updated_at: at.into(),
+        }
+    }
+
+    #[test]
+    fn keys_page_sort_and_search() {
+        let store = Sqlite::open(Path::new(":memory:")).unwrap();
+        store.insert_key(&key("1", "alpha", "2026-01-01")).unwrap();
+        store.insert_key(&key("2", "beta_1", "2026-01-02")).unwrap();
+        store.insert_key(&key("3", "gamma", "2026-01-03")).unwrap();
+        let query =
+            KeyQuery { search: None, sort_by: "created_at", descending: true, limit: 2, offset: 0 };
+        let (page, total) = store.keys("a", &query).unwrap();
+        assert_eq!(
+            (page.iter().map(|k| k.id.as_str()).collect::<Vec<_>>(), total),
+            (vec!["3", "2"], 3)
+        );
+        let query = KeyQuery { search: Some("_".into()), ..query };
+        let (page, total) = store.keys("a", &query).unwrap();
+        assert_eq!((page.len(), total), (1, 1), "`_` matches literally");
+        assert_eq!(
+            store.keys("b", &KeyQuery { search: None, ..query }).unwrap().1,
+            0,
+            "accounts are apart"
+        );
+    }
+
+    #[test]
+    fn data_survives_reopening() {
+        let dir = std::env::temp_dir().join(format!("streamspec-store-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("db.sqlite");
+        let _ = std::fs::remove_file(&path);
+        Sqlite::open(&path).unwrap().insert_key(&key("1", "kept", "2026-01-01")).unwrap();
+        let reopened = Sqlite::open(&path).unwrap();
+        assert_eq!(reopened.key("a", "1").unwrap().unwrap().name, "kept");
+    }
+}

@@ -1,0 +1,369 @@
+//! Storm Streaming Server's REST API: sign-in with signed 15-minute JWTs, the static API key,
+//! applications, their ingest settings (stored with their secrets, answered without), and streams.
+
+use std::sync::Arc;
+
+use jsonwebtoken::{DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use streamspec_server::storm::types::{
+    self, AuthType, AuthTypeSetting, AuthUser, AuthUserKind, AuthUserSummary, AuthUsersSetting,
+    BooleanSetting, ErrorResponse, IngestSettings, IngestSettingsAttributes, IngestSettingsSection,
+    Meta, StringSetting,
+};
+use streamspec_server::storm::*;
+use streamspec_server::types::chrono::Utc;
+use streamspec_server::{HandlerError, async_trait};
+
+use crate::config::StormUser;
+use crate::store::Storage;
+
+/// How long a token from `login` lives.
+const TOKEN_LIFETIME_MS: i64 = 15 * 60 * 1000;
+
+pub struct Storm {
+    store: Arc<dyn Storage>,
+    users: Vec<StormUser>,
+    api_key: String,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    /// Seconds since the epoch, checked by `jsonwebtoken`.
+    exp: i64,
+    iat: i64,
+}
+
+fn error(message: &str) -> ErrorResponse {
+    ErrorResponse { message: message.to_owned() }
+}
+
+fn meta() -> Meta {
+    Meta { execution_time: 0.0, generated_at: Utc::now().timestamp_millis() }
+}
+
+/// A new application's ingest settings: everything allowed, no authorization.
+fn default_ingest() -> IngestSettingsAttributes {
+    IngestSettingsAttributes {
+        allow_stream_ingest: Some(true),
+        auto_stream_publish: Some(true),
+        allow_stream_overwrite: Some(true),
+        authorization_enabled: Some(false),
+        auth_type: Some(AuthType::None),
+        request_url: None,
+        api_key: None,
+        file_url: None,
+        auth_users: Vec::new(),
+    }
+}
+
+/// The settings as answered: wrapped, and without `apiKey`, passwords or tokens.
+fn view(settings: &IngestSettingsAttributes) -> IngestSettings {
+    let flag =
+        |value: Option<bool>| BooleanSetting { editable: true, value: value.unwrap_or_default() };
+    let text = |value: String| StringSetting { editable: true, value };
+    IngestSettings {
+        allow_stream_ingest: flag(settings.allow_stream_ingest),
+        auto_stream_publish: flag(settings.auto_stream_publish),
+        allow_stream_overwrite: flag(settings.allow_stream_overwrite),
+        authorization_enabled: flag(settings.authorization_enabled),
+        auth_type: AuthTypeSetting {
+            editable: true,
+            value: settings.auth_type.unwrap_or(AuthType::None),
+        },
+        request_url: settings.request_url.as_ref().map(|url| text(url.to_string())),
+        file_url: settings.file_url.as_ref().map(|path| text(path.to_string())),
+        auth_users: (!settings.auth_users.is_empty()).then(|| AuthUsersSetting {
+            editable: true,
+            value: settings
+                .auth_users
+                .iter()
+                .map(|user| match user {
+                    AuthUser::Credentials(user) => AuthUserSummary {
+                        kind: AuthUserKind::Credentials,
+                        username: Some(user.username.to_string()),
+                        expire: None,
+                    },
+                    AuthUser::Token(token) => AuthUserSummary {
+                        kind: AuthUserKind::Token,
+                        username: None,
+                        expire: token.expire,
+                    },
+                })
+                .collect(),
+        }),
+    }
+}
+
+/// Applies a partial update: a field left out keeps its value.
+fn merge(current: &mut IngestSettingsAttributes, update: IngestSettingsAttributes) {
+    macro_rules! take {
+        ($($field:ident),*) => {$(
+            if update.$field.is_some() {
+                current.$field = update.$field;
+            }
+        )*};
+    }
+    take!(
+        allow_stream_ingest,
+        auto_stream_publish,
+        allow_stream_overwrite,
+        authorization_enabled,
+        auth_type,
+        request_url,
+        api_key,
+        file_url
+    );
+    // typify makes `authUsers` a `Vec`: absent and empty look the same, and empty is invalid anyway.
+    if !update.auth_users.is_empty() {
+        current.auth_users = update.auth_users;
+    }
+}
+
+fn has_ingest(kind: &str) -> bool {
+    matches!(kind, "mono" | "origin")
+}
+
+impl Storm {
+    pub fn new(store: Arc<dyn Storage>, credentials: &crate::Credentials) -> anyhow::Result<Self> {
+        // The JWT secret is kept in the database, so tokens outlive a restart within their 15 minutes.
+        let secret = match store.setting("storm.jwt_secret")? {
+            Some(secret) => secret,
+            None => {
+                let secret =
+                    format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+                store.set_setting("storm.jwt_secret", &secret)?;
+                secret
+            }
+        };
+        // A default `mono` application `live` on first start only: one deleted later stays deleted.
+        if store.setting("storm.initialized")?.is_none() {
+            let ingest = serde_json::to_string(&default_ingest())?;
+            store.create_application("live", "mono", Some(&ingest))?;
+            store.set_setting("storm.initialized", "1")?;
+        }
+        Ok(Self {
+            store,
+            users: credentials.storm_users.clone(),
+            api_key: credentials.storm_api_key.clone(),
+            encoding: EncodingKey::from_secret(secret.as_bytes()),
+            decoding: DecodingKey::from_secret(secret.as_bytes()),
+        })
+    }
+
+    fn authorized(&self, credentials: &Credentials) -> bool {
+        match credentials {
+            Credentials::BearerAuth { token } => jsonwebtoken::decode::<Claims>(
+                token.expose(),
+                &self.decoding,
+                &Validation::default(),
+            )
+            .is_ok(),
+            Credentials::ApiKeyAuth { x_api_key } => x_api_key.expose() == self.api_key,
+        }
+    }
+
+    fn application(
+        &self,
+        name: &str,
+    ) -> Result<Option<(String, Option<IngestSettingsAttributes>)>, HandlerError> {
+        let Some((kind, ingest)) = self.store.application(name).map_err(HandlerError::internal)?
+        else {
+            return Ok(None);
+        };
+        let ingest = ingest
+            .map(|json| serde_json::from_str(&json))
+            .transpose()
+            .map_err(HandlerError::internal)?;
+        Ok(Some((kind, ingest)))
+    }
+}
+
+/// Answers 401 in the operation's own variant unless the caller is authorized.
+macro_rules! authorize {
+    ($self:ident, $input:ident, $response:ident) => {
+        if !$self.authorized(&$input.credentials) {
+            return Ok($response::Unauthorized(error("Invalid or missing token")));
+        }
+    };
+}
+
+#[async_trait]
+impl StormApi for Storm {
+    async fn login(&self, input: LoginInput) -> Result<LoginResponse, HandlerError> {
+        let body = input.body;
+        let known = self.users.iter().any(|user| {
+            user.username == body.username.as_str() && user.password == body.password.expose()
+        });
+        if !known {
+            return Ok(LoginResponse::Unauthorized(error("Invalid username or password")));
+        }
+        let now = Utc::now().timestamp_millis();
+        let expires = now + TOKEN_LIFETIME_MS;
+        let claims =
+            Claims { sub: body.username.to_string(), exp: expires / 1000, iat: now / 1000 };
+        let token = jsonwebtoken::encode(&Header::default(), &claims, &self.encoding)
+            .map_err(HandlerError::internal)?;
+        let message = "Authentication successful".to_owned();
+        let data = types::LoginData {
+            access_token: token.parse().map_err(HandlerError::internal)?,
+            token_type: types::TokenType::Bearer,
+            expire_date: expires,
+            remaining_time: TOKEN_LIFETIME_MS,
+            username: body.username.to_string(),
+            message: Some(message.clone()),
+        };
+        Ok(LoginResponse::Ok(types::LoginResponse { data, meta: meta(), message: Some(message) }))
+    }
+
+    async fn create_application(
+        &self,
+        input: CreateApplicationInput,
+    ) -> Result<CreateApplicationResponse, HandlerError> {
+        authorize!(self, input, CreateApplicationResponse);
+        let application = input.body.data.attributes;
+        let kind = application.type_.to_string();
+        let ingest = has_ingest(&kind)
+            .then(|| serde_json::to_string(&default_ingest()))
+            .transpose()
+            .map_err(HandlerError::internal)?;
+        let created = self
+            .store
+            .create_application(&application.name, &kind, ingest.as_deref())
+            .map_err(HandlerError::internal)?;
+        if !created {
+            return Ok(CreateApplicationResponse::Conflict(error(&format!(
+                "Application {} already exists",
+                application.name.as_str()
+            ))));
+        }
+        let data = types::ApplicationResponseData { attributes: application };
+        Ok(CreateApplicationResponse::Created(types::ApplicationResponse {
+            data,
+            meta: meta(),
+            message: Some("Application created".to_owned()),
+        }))
+    }
+
+    async fn delete_application(
+        &self,
+        input: DeleteApplicationInput,
+    ) -> Result<DeleteApplicationResponse, HandlerError> {
+        authorize!(self, input, DeleteApplicationResponse);
+        if !self.store.delete_application(&input.app_name).map_err(HandlerError::internal)? {
+            return Ok(DeleteApplicationResponse::NotFound(error("Application not found")));
+        }
+        Ok(DeleteApplicationResponse::Ok(types::MessageResponse {
+            meta: meta(),
+            message: "Application deleted".to_owned(),
+        }))
+    }
+
+    async fn get_application_settings(
+        &self,
+        input: GetApplicationSettingsInput,
+    ) -> Result<GetApplicationSettingsResponse, HandlerError> {
+        authorize!(self, input, GetApplicationSettingsResponse);
+        let Some((_, ingest)) = self.application(&input.app_name)? else {
+            return Ok(GetApplicationSettingsResponse::NotFound(error("Application not found")));
+        };
+        let data = types::ApplicationSettings {
+            ingest_settings: ingest
+                .map(|settings| IngestSettingsSection { attributes: view(&settings) }),
+        };
+        Ok(GetApplicationSettingsResponse::Ok(types::ApplicationSettingsResponse {
+            data,
+            meta: meta(),
+            message: None,
+        }))
+    }
+
+    async fn update_ingest_settings(
+        &self,
+        input: UpdateIngestSettingsInput,
+    ) -> Result<UpdateIngestSettingsResponse, HandlerError> {
+        authorize!(self, input, UpdateIngestSettingsResponse);
+        let name = input.app_name;
+        let Some((kind, ingest)) = self.application(&name)? else {
+            return Ok(UpdateIngestSettingsResponse::NotFound(error("Application not found")));
+        };
+        let Some(mut settings) = ingest.filter(|_| has_ingest(&kind)) else {
+            let message = format!(
+                "Application {} is of type {kind}, which has no ingest settings",
+                name.as_str()
+            );
+            return Ok(UpdateIngestSettingsResponse::NotFound(error(&message)));
+        };
+        merge(&mut settings, input.body.data.attributes);
+        let json = serde_json::to_string(&settings).map_err(HandlerError::internal)?;
+        self.store.set_ingest(&name, &json).map_err(HandlerError::internal)?;
+        let data = IngestSettingsSection { attributes: view(&settings) };
+        let message = Some("Ingest settings updated".to_owned());
+        Ok(UpdateIngestSettingsResponse::Ok(types::IngestSettingsResponse {
+            data,
+            meta: meta(),
+            message,
+        }))
+    }
+
+    async fn create_stream(
+        &self,
+        input: CreateStreamInput,
+    ) -> Result<CreateStreamResponse, HandlerError> {
+        authorize!(self, input, CreateStreamResponse);
+        let name = input.app_name;
+        if self.application(&name)?.is_none() {
+            return Ok(CreateStreamResponse::NotFound(error("Application not found")));
+        }
+        let attributes = input.body.data.attributes;
+        let source = serde_json::to_string(&attributes.source).map_err(HandlerError::internal)?;
+        if !self
+            .store
+            .create_stream(&name, &attributes.stream_key, &source)
+            .map_err(HandlerError::internal)?
+        {
+            return Ok(CreateStreamResponse::Conflict(error(
+                "A stream with this key already exists in the application",
+            )));
+        }
+        let auth_type = match &attributes.source {
+            types::StreamSource::CredentialsSource(_) => types::StreamAuthType::Credentials,
+            types::StreamSource::TokenSource(_) => types::StreamAuthType::Token,
+            types::StreamSource::SecretSource(_) => types::StreamAuthType::Secret,
+            types::StreamSource::NoAuthSource(_) => types::StreamAuthType::None,
+        };
+        let stream = types::Stream {
+            stream_key: attributes.stream_key,
+            type_: attributes.type_,
+            source: types::StreamSourceSummary { auth_type },
+        };
+        let data = types::StreamResponseData { attributes: stream };
+        Ok(CreateStreamResponse::Created(types::StreamResponse {
+            data,
+            meta: meta(),
+            message: Some("Stream created".to_owned()),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_view_never_shows_secrets() {
+        let mut settings = default_ingest();
+        let update: IngestSettingsAttributes = serde_json::from_value(serde_json::json!({
+            "authType": "local", "apiKey": "API-SECRET",
+            "authUsers": [{"username": "admin", "password": "PW-SECRET"}, {"token": "TOKEN-SECRET", "expire": 5}],
+        }))
+        .unwrap();
+        merge(&mut settings, update);
+        let shown = serde_json::to_string(&view(&settings)).unwrap();
+        assert!(!shown.contains("SECRET"), "{shown}");
+        assert!(shown.contains("admin") && shown.contains("\"expire\":5"), "{shown}");
+        assert_eq!(settings.allow_stream_ingest, Some(true), "fields left out keep their value");
+    }
+}

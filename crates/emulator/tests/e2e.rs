@@ -1,0 +1,280 @@
+//! The emulator over a real socket on 127.0.0.1, driven by the generated clients: every operation of
+//! both APIs, persistence across a restart, accounts kept apart, and the rate limits.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use futures::TryStreamExt;
+use streamspec_client::aioz::types::{
+    CreateLiveStreamKeyRequest, LiveStreamKeySortBy, SortOrder, UpdateLiveStreamKeyRequest,
+};
+use streamspec_client::aioz::{self, ListOptions};
+use streamspec_client::storm::{self, types as storm_types};
+use streamspec_client::{Error, RetryPolicy};
+use streamspec_emulator::config::AiozAccount;
+use streamspec_emulator::{Config, Credentials, Emulator};
+
+struct Running {
+    address: SocketAddr,
+    credentials: Credentials,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    done: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Stops the server and waits until it has.
+    async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        self.done.await.unwrap();
+    }
+
+    fn aioz(&self, account: usize) -> aioz::Client {
+        let account = &self.credentials.aioz_accounts[account];
+        let credentials =
+            aioz::Credentials::key_pair(&account.public_key, &account.secret_key).unwrap();
+        aioz::Client::builder(format!("http://{}/api", self.address), credentials)
+            .retry(RetryPolicy::none())
+            .build()
+            .unwrap()
+    }
+
+    fn storm(&self) -> storm::Client {
+        let user = &self.credentials.storm_users[0];
+        let credentials = storm::Credentials::login(&user.username, &user.password).unwrap();
+        storm::Client::builder(format!("http://{}", self.address), credentials)
+            .retry(RetryPolicy::none())
+            .build()
+            .unwrap()
+    }
+}
+
+async fn start(config: Config) -> Running {
+    let emulator = Emulator::new(&config).unwrap();
+    let credentials = emulator.credentials().clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let done = tokio::spawn(async move {
+        emulator
+            .serve(listener, async move {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+    });
+    Running { address, credentials, stop: Some(stop), done }
+}
+
+fn temp_db(name: &str) -> PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("streamspec-emulator-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join("db.sqlite")
+}
+
+fn config(db: PathBuf) -> Config {
+    Config { db, debug: true, ..Config::default() }
+}
+
+#[tokio::test]
+async fn every_aioz_operation_and_persistence_across_a_restart() {
+    let db = temp_db("aioz");
+    let running = start(config(db.clone())).await;
+    let client = running.aioz(0);
+    let mut ids = Vec::new();
+    for name in ["charlie", "alpha", "bravo"] {
+        let body = CreateLiveStreamKeyRequest::builder().name(name);
+        let created = client.create_live_stream_key().body(body).send().await.unwrap();
+        assert_eq!(created.headers()["x-ratelimit-limit"], "600");
+        assert!(!created.data.save, "save defaults to false");
+        assert_eq!(created.data.rtmp_url, "rtmp://127.0.0.1:1935/live");
+        ids.push(created.data.id);
+    }
+    let page = client
+        .list_live_stream_keys()
+        .sort_by(LiveStreamKeySortBy::Title)
+        .order_by(SortOrder::Asc)
+        .limit(2)
+        .send()
+        .await
+        .unwrap();
+    let names: Vec<&str> = page.data.live_stream_keys.iter().map(|k| k.name.as_str()).collect();
+    assert_eq!((names, page.data.total), (vec!["alpha", "bravo"], 3));
+    let found = client.list_live_stream_keys().search("rav").send().await.unwrap();
+    assert_eq!(found.data.total, 1);
+
+    let body = UpdateLiveStreamKeyRequest::builder().name("delta").save(true);
+    let updated = client.update_live_stream_key().id(ids[0]).body(body).send().await.unwrap();
+    assert!(updated.data.save && updated.data.updated_at > updated.data.created_at);
+    client.delete_live_stream_key().id(ids[1]).send().await.unwrap();
+    let gone = client.get_live_stream_key().id(ids[1]).send().await.unwrap_err();
+    assert!(matches!(gone, Error::ErrorResponse(ref e) if e.status().as_u16() == 404));
+    let credentials = running.credentials.clone();
+    running.stop().await;
+
+    let running = start(config(db)).await;
+    assert_eq!(
+        running.credentials.aioz_accounts, credentials.aioz_accounts,
+        "generated credentials are kept"
+    );
+    let all: Vec<_> =
+        running.aioz(0).all_live_stream_keys(ListOptions::default()).try_collect().await.unwrap();
+    let mut names: Vec<String> = all.into_iter().map(|k| k.name).collect();
+    names.sort();
+    assert_eq!(names, ["bravo", "delta"], "every acknowledged write is still there");
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn accounts_never_see_each_others_keys_and_are_rate_limited() {
+    let account = |n: &str| AiozAccount {
+        user_id: format!("user-{n}"),
+        public_key: format!("pk-{n}"),
+        secret_key: format!("sk-{n}"),
+        token: format!("token-{n}"),
+    };
+    let config = Config {
+        aioz_accounts: vec![account("a"), account("b")],
+        rate_limit_per_minute: 3,
+        ..config(temp_db("accounts"))
+    };
+    let running = start(config).await;
+    let created = running
+        .aioz(0)
+        .create_live_stream_key()
+        .body(CreateLiveStreamKeyRequest::builder().name("a"))
+        .send()
+        .await
+        .unwrap();
+    let other = running.aioz(1);
+    let error = other.get_live_stream_key().id(created.data.id).send().await.unwrap_err();
+    assert!(matches!(error, Error::ErrorResponse(ref e) if e.status().as_u16() == 404));
+    other.list_live_stream_keys().send().await.unwrap();
+    let third = other.list_live_stream_keys().send().await.unwrap();
+    assert_eq!(third.headers()["x-ratelimit-remaining"], "0");
+    let limited = other.list_live_stream_keys().send().await.unwrap_err();
+    assert!(matches!(limited, Error::ErrorResponse(ref e) if e.status().as_u16() == 429));
+    let wrong = aioz::Client::builder(
+        format!("http://{}/api", running.address),
+        aioz::Credentials::bearer("nope").unwrap(),
+    )
+    .build()
+    .unwrap();
+    let error = wrong.list_live_stream_keys().send().await.unwrap_err();
+    assert!(matches!(error, Error::ErrorResponse(ref e) if e.status().as_u16() == 401));
+    // A request the adapter refuses itself carries the rate-limit headers too.
+    let response = reqwest::get(format!("http://{}/api/live_streams/not-a-uuid", running.address))
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+    assert_eq!(response.headers()["x-ratelimit-limit"], "3");
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn every_storm_operation() {
+    let running = start(config(temp_db("storm"))).await;
+    let client = running.storm();
+    let settings = client.get_application_settings().app_name("live").send().await.unwrap();
+    let ingest = settings
+        .into_inner()
+        .data
+        .ingest_settings
+        .expect("the default application `live`")
+        .attributes;
+    assert!(ingest.allow_stream_ingest.value && !ingest.authorization_enabled.value);
+
+    let body: storm_types::CreateApplicationRequest = serde_json::from_value(
+        serde_json::json!({"data": {"attributes": {"name": "relay", "type": "edge"}}}),
+    )
+    .unwrap();
+    assert_eq!(
+        client.create_application().body(body.clone()).send().await.unwrap().status().as_u16(),
+        201
+    );
+    let duplicate = client.create_application().body(body).send().await.unwrap_err();
+    assert!(matches!(duplicate, Error::ErrorResponse(ref e) if e.status().as_u16() == 409));
+    let settings = client.get_application_settings().app_name("relay").send().await.unwrap();
+    assert!(
+        settings.into_inner().data.ingest_settings.is_none(),
+        "an edge application has no ingest section"
+    );
+
+    let update: storm_types::UpdateIngestSettingsRequest = serde_json::from_value(serde_json::json!({"data": {"attributes": {
+        "authorizationEnabled": true, "authType": "request",
+        "requestURL": "https://api.example.com/auth/stream/${streamKey}", "apiKey": "bd34ddawe34v51rxw6tbn",
+    }}}))
+    .unwrap();
+    let error = client
+        .update_ingest_settings()
+        .app_name("relay")
+        .body(update.clone())
+        .send()
+        .await
+        .unwrap_err();
+    let Error::ErrorResponse(response) = error else { panic!("expected 404") };
+    assert_eq!(response.message, "Application relay is of type edge, which has no ingest settings");
+    let answer =
+        client.update_ingest_settings().app_name("live").body(update).send().await.unwrap();
+    assert_eq!(
+        answer.data.attributes.request_url.as_ref().unwrap().value,
+        "https://api.example.com/auth/stream/${streamKey}"
+    );
+    assert!(
+        !serde_json::to_string(&answer.into_inner()).unwrap().contains("bd34ddawe34v51rxw6tbn"),
+        "no API key in a response"
+    );
+
+    let stream: storm_types::CreateStreamRequest = serde_json::from_value(serde_json::json!({"data": {"attributes": {
+        "streamKey": "camera1", "type": "ingest", "source": {"authType": "secret", "auth": {"secret": "s3cret"}},
+    }}}))
+    .unwrap();
+    assert_eq!(
+        client
+            .create_stream()
+            .app_name("live")
+            .body(stream.clone())
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        201
+    );
+    let duplicate = client.create_stream().app_name("live").body(stream).send().await.unwrap_err();
+    assert!(matches!(duplicate, Error::ErrorResponse(ref e) if e.status().as_u16() == 409));
+
+    client.delete_application().app_name("relay").send().await.unwrap();
+    let key = storm::Client::builder(
+        format!("http://{}", running.address),
+        storm::Credentials::api_key(&running.credentials.storm_api_key).unwrap(),
+    )
+    .build()
+    .unwrap();
+    let missing = key.delete_application().app_name("relay").send().await.unwrap_err();
+    assert!(matches!(missing, Error::ErrorResponse(ref e) if e.status().as_u16() == 404));
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn at_most_five_logins_a_minute_per_address() {
+    let running = start(config(temp_db("logins"))).await;
+    let client = running.storm();
+    let login = || {
+        let body: storm_types::LoginRequest =
+            serde_json::from_value(serde_json::json!({"username": "admin", "password": "wrong"}))
+                .unwrap();
+        client.login().body(body).send()
+    };
+    for _ in 0..5 {
+        let error = login().await.unwrap_err();
+        assert!(matches!(error, Error::ErrorResponse(ref e) if e.status().as_u16() == 401));
+    }
+    let error = login().await.unwrap_err();
+    assert!(
+        matches!(error, Error::ErrorResponse(ref e) if e.status().as_u16() == 429),
+        "{error:?}"
+    );
+    running.stop().await;
+}
