@@ -278,3 +278,131 @@ async fn at_most_five_logins_a_minute_per_address() {
     );
     running.stop().await;
 }
+
+/// The seed documents' curl examples, sent as curl sends them (host replaced), with their answers.
+#[tokio::test]
+async fn the_seeds_curl_examples_get_their_expected_answers() {
+    let running = start(config(temp_db("seeds"))).await;
+    let base = format!("http://{}", running.address);
+    let token = running.credentials.aioz_accounts[0].token.clone();
+    let http = reqwest::Client::new();
+    let status = |response: reqwest::Response| response.status().as_u16();
+
+    // Create: `-H 'content-type: application/json' -d '{"name": "test", "save": true}'`.
+    let created = http
+        .post(format!("{base}/api/live_streams"))
+        .header("Accept-Language", "en-US,en;q=0.9")
+        .header("Authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .body("{\n\"name\": \"test\",\n\"save\": true\n}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status().as_u16(), 200);
+    let created: serde_json::Value = created.json().await.unwrap();
+    assert_eq!(
+        (created["data"]["name"].as_str(), created["data"]["save"].as_bool()),
+        (Some("test"), Some(true))
+    );
+    let id = created["data"]["id"].as_str().unwrap().to_owned();
+
+    // List, as printed: `--data-raw` makes curl send a POST form, not a GET with a query.
+    let listed = http
+        .post(format!("{base}/api/live_streams"))
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(r#"{"limit":10,"offset":0,"sort_by":"created_at","order_By":"desc"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status(listed), 415);
+    // The same parameters where they belong, in the query string.
+    let listed = http
+        .get(format!("{base}/api/live_streams?limit=10&offset=0&sort_by=created_at&order_by=desc"))
+        .header("authorization", format!("Bearer {token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status(listed), 200);
+
+    // Get, as printed with the literal `:id`, and with a real id.
+    let literal =
+        http.get(format!("{base}/api/live_streams/:id")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(status(literal), 400);
+    let got =
+        http.get(format!("{base}/api/live_streams/{id}")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(status(got), 200);
+
+    // Update: `--data` without a content type makes curl send a form: 415; as JSON: 200.
+    let body = "{\n\"name\": \"live_streaming_name\",\n\"save\": true\n}";
+    let form = http
+        .put(format!("{base}/api/live_streams/{id}"))
+        .bearer_auth(&token)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status(form), 415);
+    let json = http
+        .put(format!("{base}/api/live_streams/{id}"))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status(json), 200);
+
+    // Delete.
+    let deleted = http
+        .delete(format!("{base}/api/live_streams/{id}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status(deleted), 200);
+
+    // Storm: each of the seed's five ingest settings bodies, then the `local` one verbatim.
+    let key = &running.credentials.storm_api_key;
+    let seeds = [
+        r#"{"data":{"attributes":{"allowStreamIngest":true,"autoStreamPublish":true,"allowStreamOverwrite":false,"authorizationEnabled":false}}}"#,
+        r#"{"data":{"attributes":{"allowStreamIngest":true,"autoStreamPublish":true,"allowStreamOverwrite":false,"authorizationEnabled":true,"authType":"managed"}}}"#,
+        r#"{"data":{"attributes":{"allowStreamIngest":true,"autoStreamPublish":true,"allowStreamOverwrite":true,"authorizationEnabled":true,"authType":"request","requestURL":"https://api.example.com/auth/stream/${streamKey}","apiKey":"bd34ddawe34v51rxw6tbn"}}}"#,
+        r#"{"data":{"attributes":{"allowStreamIngest":true,"autoStreamPublish":true,"allowStreamOverwrite":false,"authorizationEnabled":true,"authType":"file","fileURL":"/home/storm/auth/publish_keys.xml"}}}"#,
+        r#"{"data":{"attributes":{"allowStreamIngest":true,"autoStreamPublish":true,"allowStreamOverwrite":true,"authorizationEnabled":true,"authType":"local","authUsers":[{"username":"admin","password":"qwerty123"}]}}}"#,
+    ];
+    for body in seeds {
+        let answer = http
+            .patch(format!("{base}/api/applications/live/settings/ingest"))
+            .header("X-Api-Key", key)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status().as_u16(), 200, "{body}");
+        let text = answer.text().await.unwrap();
+        assert!(
+            !text.contains("qwerty123") && !text.contains("bd34ddawe34v51rxw6tbn"),
+            "no secret answered: {text}"
+        );
+    }
+    let verbatim =
+        include_str!("../../../spec/negative/update_ingest_settings.local-trailing-comma.json");
+    let answer = http
+        .patch(format!("{base}/api/applications/live/settings/ingest"))
+        .header("X-Api-Key", key)
+        .header("content-type", "application/json")
+        .body(verbatim)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 400);
+    let error: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(
+        error,
+        serde_json::json!({"message": "the body is not valid JSON: trailing comma at line 14 column 1"})
+    );
+    running.stop().await;
+}
