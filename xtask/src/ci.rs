@@ -45,6 +45,7 @@ pub fn run() -> Result<bool> {
         check_status("cargo doc", status)
     })?;
     step("cargo test", || cargo(&["test", "--workspace", "--locked"]))?;
+    step("schemathesis against the emulator", || schemathesis(&root))?;
     println!("ci: all checks passed");
     Ok(true)
 }
@@ -73,6 +74,64 @@ fn run_command(command: &mut Command) -> Result<()> {
 
 fn check_status(shown: &str, status: std::process::ExitStatus) -> Result<()> {
     if status.success() { Ok(()) } else { bail!("{shown} failed: {status}") }
+}
+
+/// Runs schemathesis (every check, stateful runs included) with both specs against an emulator on an
+/// ephemeral loopback port, using the credentials it prints, with response validation on.
+fn schemathesis(root: &Path) -> Result<()> {
+    use std::io::{BufRead, BufReader};
+    let venv = python_tools(root)?;
+    cargo(&["build", "--locked", "-p", "streamspec-emulator"])?;
+    let binary = root.join("target").join("debug").join("streamspec-emulator");
+    let mut emulator = Command::new(&binary)
+        .args(["--listen", "127.0.0.1:0", "--db", ":memory:", "--debug"])
+        .env("STREAMSPEC_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {}", binary.display()))?;
+    let mut banner =
+        BufReader::new(emulator.stdout.take().context("the emulator's stdout")?).lines();
+    let (mut address, mut token, mut api_key) = (None, None, None);
+    for line in banner.by_ref() {
+        let line = line?;
+        let line = line.trim();
+        if let Some(rest) = line.strip_prefix("streamspec-emulator listening on ") {
+            address = rest.split_whitespace().next().map(str::to_owned);
+        } else if let Some(rest) = line.strip_prefix("Authorization: Bearer ") {
+            token = Some(rest.to_owned());
+        } else if let Some(rest) = line.strip_prefix("X-Api-Key: ") {
+            api_key = Some(rest.to_owned());
+            break;
+        }
+    }
+    std::thread::spawn(move || banner.for_each(drop));
+    let run = || -> Result<()> {
+        let address = address.context("the emulator printed no address")?;
+        let runs = [
+            (
+                "spec/aioz-stream.yaml",
+                format!("{address}/api"),
+                format!("Authorization: Bearer {}", token.context("no token")?),
+            ),
+            (
+                "spec/storm.yaml",
+                address.clone(),
+                format!("X-Api-Key: {}", api_key.context("no API key")?),
+            ),
+        ];
+        for (spec, url, header) in runs {
+            run_command(
+                Command::new(venv.join("bin").join("schemathesis"))
+                    .args(["run", spec, "--url", &url, "--header", &header, "--checks", "all"])
+                    .args(["--max-examples", "30", "--seed", "1"]),
+            )?;
+        }
+        Ok(())
+    };
+    let outcome = run();
+    let _ = emulator.kill();
+    let _ = emulator.wait();
+    outcome
 }
 
 /// A virtual environment with the pinned Python tools, rebuilt when the requirements change.

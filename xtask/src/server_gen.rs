@@ -317,10 +317,17 @@ impl Generator<'_> {
             resolved.get("type").and_then(Value::as_str),
             resolved.get("format").and_then(Value::as_str),
         ) {
-            (Some("integer"), _) => ParameterKind::Integer {
-                min: resolved.get("minimum").and_then(Value::as_i64),
-                max: resolved.get("maximum").and_then(Value::as_i64),
-            },
+            (Some("integer"), format) => {
+                // The format's range applies where the spec gives no tighter bound.
+                let (floor, ceiling) = match format {
+                    Some("int32") => (Some(i64::from(i32::MIN)), Some(i64::from(i32::MAX))),
+                    _ => (None, None),
+                };
+                ParameterKind::Integer {
+                    min: resolved.get("minimum").and_then(Value::as_i64).or(floor),
+                    max: resolved.get("maximum").and_then(Value::as_i64).or(ceiling),
+                }
+            }
             (Some("boolean"), _) => {
                 ParameterKind::Parsed { ty: quote!(bool), expected: "`true` or `false`".to_owned() }
             }

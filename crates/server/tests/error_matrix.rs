@@ -193,8 +193,13 @@ async fn an_out_of_range_query_value_is_400() {
     assert_aioz_error(
         &answer,
         400,
-        "query parameter `offset`: -1 is out of range, it must be at least 0",
+        "query parameter `offset`: -1 is out of range, it must be between 0 and 2147483647",
     );
+    // `format: int32` bounds a parameter the spec gives no maximum.
+    let answer =
+        send(server().await, Method::GET, "/api/live_streams?offset=2147483648", &[AUTH], None)
+            .await;
+    assert_aioz_error(&answer, 400, "query parameter `offset`: 2147483648 is out of range");
 }
 
 #[tokio::test]
