@@ -1,8 +1,7 @@
 //! AIOZ Stream live stream keys, per account, with a per-account rate limit.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use streamspec_server::aioz::types::{
     self, DeleteLiveStreamKeyResponse as Deleted, ErrorResponse, ErrorStatus, LiveStreamKey,
@@ -14,6 +13,7 @@ use streamspec_server::types::chrono::{DateTime, SecondsFormat, Utc};
 use streamspec_server::types::uuid::Uuid;
 use streamspec_server::{HandlerError, async_trait};
 
+use crate::MinuteWindows;
 use crate::config::{AiozAccount, Config};
 use crate::store::{KeyQuery, Storage, StoredKey};
 
@@ -22,7 +22,7 @@ pub struct Aioz {
     accounts: Vec<AiozAccount>,
     ingest_base_url: String,
     limit: u32,
-    windows: Mutex<HashMap<String, (Instant, u32)>>,
+    windows: MinuteWindows<String>,
 }
 
 /// Why a request does not reach its operation.
@@ -57,7 +57,7 @@ impl Aioz {
             accounts: credentials.aioz_accounts.clone(),
             ingest_base_url: config.ingest_base_url.clone(),
             limit: config.rate_limit_per_minute,
-            windows: Mutex::default(),
+            windows: MinuteWindows::default(),
         }
     }
 
@@ -79,18 +79,11 @@ impl Aioz {
         let Some(account) = account else {
             return Err(Refusal::Unauthorized(self.headers(u32::MAX, Duration::from_secs(60))));
         };
-        let mut windows = self.windows.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let now = Instant::now();
-        let window = windows.entry(account.user_id.clone()).or_insert((now, 0));
-        if now.duration_since(window.0) >= Duration::from_secs(60) {
-            *window = (now, 0);
+        let (counted, used, reset) = self.windows.count(account.user_id.clone(), self.limit);
+        if !counted {
+            return Err(Refusal::TooManyRequests(self.headers(used, reset)));
         }
-        let reset = Duration::from_secs(60).saturating_sub(now.duration_since(window.0));
-        if window.1 >= self.limit {
-            return Err(Refusal::TooManyRequests(self.headers(window.1, reset)));
-        }
-        window.1 += 1;
-        Ok((account.user_id.clone(), self.headers(window.1, reset)))
+        Ok((account.user_id.clone(), self.headers(used, reset)))
     }
 
     fn headers(&self, used: u32, reset: Duration) -> ResponseHeaders {

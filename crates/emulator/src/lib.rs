@@ -105,25 +105,44 @@ async fn rate_limit_headers(limit: u32, request: Request, next: Next) -> Respons
     response
 }
 
-/// At most [`LoginLimit::PER_MINUTE`] login attempts per minute per client address, as Storm allows.
-#[derive(Debug, Default)]
-struct LoginLimit {
-    attempts: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+/// Fixed one-minute windows of counted events per key: both rate limits use it.
+#[derive(Debug)]
+pub(crate) struct MinuteWindows<K> {
+    windows: Mutex<HashMap<K, (Instant, u32)>>,
 }
 
-impl LoginLimit {
-    const PER_MINUTE: u32 = 5;
+impl<K> Default for MinuteWindows<K> {
+    fn default() -> Self {
+        Self { windows: Mutex::default() }
+    }
+}
 
-    /// Counts an attempt; `false` when it is one too many.
-    fn allow(&self, address: IpAddr) -> bool {
-        let mut attempts = self.attempts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+impl<K: std::hash::Hash + Eq> MinuteWindows<K> {
+    /// Counts one event for `key` unless `limit` are already counted in its window; returns whether it
+    /// was counted, how many the window holds, and when the window ends.
+    pub(crate) fn count(&self, key: K, limit: u32) -> (bool, u32, Duration) {
+        let mut windows = self.windows.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let now = Instant::now();
-        let entry = attempts.entry(address).or_insert((now, 0));
-        if now.duration_since(entry.0) >= Duration::from_secs(60) {
-            *entry = (now, 0);
+        let window = windows.entry(key).or_insert((now, 0));
+        if now.duration_since(window.0) >= Duration::from_secs(60) {
+            *window = (now, 0);
         }
-        entry.1 += 1;
-        entry.1 <= Self::PER_MINUTE
+        let reset = Duration::from_secs(60).saturating_sub(now.duration_since(window.0));
+        let counted = window.1 < limit;
+        if counted {
+            window.1 += 1;
+        }
+        (counted, window.1, reset)
+    }
+}
+
+/// At most five login attempts per minute per client address, as Storm allows.
+#[derive(Debug, Default)]
+struct LoginLimit(MinuteWindows<IpAddr>);
+
+impl LoginLimit {
+    fn allow(&self, address: IpAddr) -> bool {
+        self.0.count(address, 5).0
     }
 }
 
