@@ -60,6 +60,19 @@ fn storm_error(message: &str) -> storm_types::ErrorResponse {
     storm_types::ErrorResponse { message: message.to_owned() }
 }
 
+/// Answers a forced status with the operation's documented variant of that status.
+macro_rules! aioz_forced {
+    ($self:ident, $response:ty, { $($code:literal => $variant:ident),* $(,)? }) => {
+        if let Some(code) = $self.forced.lock().unwrap().take() {
+            let error = aioz_error(&format!("forced {code}"));
+            return Ok(match code {
+                $($code => <$response>::$variant(error, HEADERS),)*
+                other => panic!("status {other} is not documented here"),
+            });
+        }
+    };
+}
+
 /// AIOZ live stream keys, per account, in memory.
 #[derive(Default)]
 pub struct Aioz {
@@ -116,17 +129,7 @@ impl LiveStreamsApi for Aioz {
         input: aioz::CreateLiveStreamKeyInput,
     ) -> Result<aioz::CreateLiveStreamKeyResponse, HandlerError> {
         use aioz::CreateLiveStreamKeyResponse as R;
-        if let Some(code) = self.forced.lock().unwrap().take() {
-            let error = aioz_error(&format!("forced {code}"));
-            return Ok(match code {
-                400 => R::BadRequest(error, HEADERS),
-                401 => R::Unauthorized(error, HEADERS),
-                403 => R::Forbidden(error, HEADERS),
-                429 => R::TooManyRequests(error, HEADERS),
-                500 => R::InternalServerError(error, HEADERS),
-                other => panic!("status {other} is not documented for create"),
-            });
-        }
+        aioz_forced!(self, R, {400 => BadRequest, 401 => Unauthorized, 403 => Forbidden, 429 => TooManyRequests, 500 => InternalServerError});
         let account = account!(input.credentials, CreateLiveStreamKeyResponse, write = true);
         if input.body.name == "panic" {
             panic!("the test asked this handler to panic");
@@ -158,17 +161,7 @@ impl LiveStreamsApi for Aioz {
         input: aioz::ListLiveStreamKeysInput,
     ) -> Result<aioz::ListLiveStreamKeysResponse, HandlerError> {
         use aioz::ListLiveStreamKeysResponse as R;
-        if let Some(code) = self.forced.lock().unwrap().take() {
-            let error = aioz_error(&format!("forced {code}"));
-            return Ok(match code {
-                400 => R::BadRequest(error, HEADERS),
-                401 => R::Unauthorized(error, HEADERS),
-                403 => R::Forbidden(error, HEADERS),
-                429 => R::TooManyRequests(error, HEADERS),
-                500 => R::InternalServerError(error, HEADERS),
-                other => panic!("status {other} is not documented for list"),
-            });
-        }
+        aioz_forced!(self, R, {400 => BadRequest, 401 => Unauthorized, 403 => Forbidden, 429 => TooManyRequests, 500 => InternalServerError});
         *self.last_list.lock().unwrap() = Some(input.clone());
         let account = account!(input.credentials, ListLiveStreamKeysResponse, write = false);
         let keys = self.keys.lock().unwrap();
@@ -201,18 +194,7 @@ impl LiveStreamsApi for Aioz {
         input: aioz::GetLiveStreamKeyInput,
     ) -> Result<aioz::GetLiveStreamKeyResponse, HandlerError> {
         use aioz::GetLiveStreamKeyResponse as R;
-        if let Some(code) = self.forced.lock().unwrap().take() {
-            let error = aioz_error(&format!("forced {code}"));
-            return Ok(match code {
-                400 => R::BadRequest(error, HEADERS),
-                401 => R::Unauthorized(error, HEADERS),
-                403 => R::Forbidden(error, HEADERS),
-                404 => R::NotFound(error, HEADERS),
-                429 => R::TooManyRequests(error, HEADERS),
-                500 => R::InternalServerError(error, HEADERS),
-                other => panic!("status {other} is not documented for get"),
-            });
-        }
+        aioz_forced!(self, R, {400 => BadRequest, 401 => Unauthorized, 403 => Forbidden, 404 => NotFound, 429 => TooManyRequests, 500 => InternalServerError});
         let account = account!(input.credentials, GetLiveStreamKeyResponse, write = false);
         let keys = self.keys.lock().unwrap();
         match keys.iter().find(|(owner, key)| owner == account && key.id == input.id) {
@@ -232,18 +214,7 @@ impl LiveStreamsApi for Aioz {
         input: aioz::UpdateLiveStreamKeyInput,
     ) -> Result<aioz::UpdateLiveStreamKeyResponse, HandlerError> {
         use aioz::UpdateLiveStreamKeyResponse as R;
-        if let Some(code) = self.forced.lock().unwrap().take() {
-            let error = aioz_error(&format!("forced {code}"));
-            return Ok(match code {
-                400 => R::BadRequest(error, HEADERS),
-                401 => R::Unauthorized(error, HEADERS),
-                403 => R::Forbidden(error, HEADERS),
-                404 => R::NotFound(error, HEADERS),
-                429 => R::TooManyRequests(error, HEADERS),
-                500 => R::InternalServerError(error, HEADERS),
-                other => panic!("status {other} is not documented for update"),
-            });
-        }
+        aioz_forced!(self, R, {400 => BadRequest, 401 => Unauthorized, 403 => Forbidden, 404 => NotFound, 429 => TooManyRequests, 500 => InternalServerError});
         let account = account!(input.credentials, UpdateLiveStreamKeyResponse, write = true);
         let mut keys = self.keys.lock().unwrap();
         let Some((_, key)) =
@@ -265,18 +236,7 @@ impl LiveStreamsApi for Aioz {
         input: aioz::DeleteLiveStreamKeyInput,
     ) -> Result<aioz::DeleteLiveStreamKeyResponse, HandlerError> {
         use aioz::DeleteLiveStreamKeyResponse as R;
-        if let Some(code) = self.forced.lock().unwrap().take() {
-            let error = aioz_error(&format!("forced {code}"));
-            return Ok(match code {
-                400 => R::BadRequest(error, HEADERS),
-                401 => R::Unauthorized(error, HEADERS),
-                403 => R::Forbidden(error, HEADERS),
-                404 => R::NotFound(error, HEADERS),
-                429 => R::TooManyRequests(error, HEADERS),
-                500 => R::InternalServerError(error, HEADERS),
-                other => panic!("status {other} is not documented for delete"),
-            });
-        }
+        aioz_forced!(self, R, {400 => BadRequest, 401 => Unauthorized, 403 => Forbidden, 404 => NotFound, 429 => TooManyRequests, 500 => InternalServerError});
         let account = account!(input.credentials, DeleteLiveStreamKeyResponse, write = true);
         let mut keys = self.keys.lock().unwrap();
         let before = keys.len();
