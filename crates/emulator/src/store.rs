@@ -5,9 +5,10 @@
 
 use std::path::Path;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context, Result};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 /// A live stream key as stored.
@@ -76,11 +77,18 @@ const MIGRATIONS: &[&str] = &[
      CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);",
 ];
 
-/// SQLite behind a mutex: one writer at a time is what SQLite allows anyway.
+/// SQLite: one writing connection behind a mutex (one writer at a time is what SQLite allows anyway),
+/// and for an on-disk database a few read-only connections, so reads go on while a write waits for
+/// its `fsync`.
 #[derive(Debug)]
 pub struct Sqlite {
     connection: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
 }
+
+/// As many readers as a busy server has threads running handlers.
+const READERS: usize = 4;
 
 impl Sqlite {
     /// Opens (or creates) the database at `path`; `:memory:` for a throwaway one. Runs migrations.
@@ -104,14 +112,44 @@ impl Sqlite {
                 ))
                 .with_context(|| format!("migrating the database to version {}", index + 1))?;
         }
-        Ok(Self { connection: Mutex::new(connection) })
+        // An in-memory database is private to its connection, so it has no readers.
+        let readers = if path == Path::new(":memory:") {
+            Vec::new()
+        } else {
+            (0..READERS)
+                .map(|_| {
+                    let reader = Connection::open_with_flags(
+                        path,
+                        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                    )?;
+                    reader.busy_timeout(std::time::Duration::from_secs(5))?;
+                    Ok(Mutex::new(reader))
+                })
+                .collect::<Result<_>>()
+                .with_context(|| format!("opening {} for reading", path.display()))?
+        };
+        Ok(Self { connection: Mutex::new(connection), readers, next_reader: AtomicUsize::new(0) })
     }
 
     fn with<T>(&self, work: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
-        let connection =
-            self.connection.lock().map_err(|_| anyhow::anyhow!("the database lock is poisoned"))?;
-        Ok(work(&connection)?)
+        Ok(work(&*lock(&self.connection)?)?)
     }
+
+    /// Runs a read on a free reader, or waits for one in turn; without readers, on the writer.
+    fn read<T>(&self, work: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        if self.readers.is_empty() {
+            return self.with(work);
+        }
+        if let Some(reader) = self.readers.iter().find_map(|reader| reader.try_lock().ok()) {
+            return Ok(work(&reader)?);
+        }
+        let turn = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
+        Ok(work(&*lock(&self.readers[turn])?)?)
+    }
+}
+
+fn lock(connection: &Mutex<Connection>) -> Result<std::sync::MutexGuard<'_, Connection>> {
+    connection.lock().map_err(|_| anyhow::anyhow!("the database lock is poisoned"))
 }
 
 fn key_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredKey> {
@@ -127,28 +165,43 @@ fn key_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredKey> {
     })
 }
 
-const KEY_COLUMNS: &str = "id, account, name, stream_key, save, kind, created_at, updated_at";
+// The statements are constants so `prepare_cached` parses each once per connection.
+macro_rules! key_columns {
+    () => {
+        "id, account, name, stream_key, save, kind, created_at, updated_at"
+    };
+}
 
 impl Storage for Sqlite {
     fn insert_key(&self, key: &StoredKey) -> Result<()> {
         self.with(|c| {
-            c.execute(
-                &format!("INSERT INTO live_stream_keys ({KEY_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
-                params![key.id, key.account, key.name, key.stream_key, key.save, key.kind, key.created_at, key.updated_at],
-            )
+            c.prepare_cached(concat!(
+                "INSERT INTO live_stream_keys (",
+                key_columns!(),
+                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+            ))?
+            .execute(params![
+                key.id,
+                key.account,
+                key.name,
+                key.stream_key,
+                key.save,
+                key.kind,
+                key.created_at,
+                key.updated_at
+            ])
             .map(|_| ())
         })
     }
 
     fn key(&self, account: &str, id: &str) -> Result<Option<StoredKey>> {
-        self.with(|c| {
-            c.query_row(
-                &format!(
-                    "SELECT {KEY_COLUMNS} FROM live_stream_keys WHERE account = ?1 AND id = ?2"
-                ),
-                params![account, id],
-                key_from_row,
-            )
+        self.read(|c| {
+            c.prepare_cached(concat!(
+                "SELECT ",
+                key_columns!(),
+                " FROM live_stream_keys WHERE account = ?1 AND id = ?2"
+            ))?
+            .query_row(params![account, id], key_from_row)
             .optional()
         })
     }
@@ -157,16 +210,15 @@ impl Storage for Sqlite {
         // `sort_by` is one of three column names chosen in code, never text from a request.
         let order = if query.descending { "DESC" } else { "ASC" };
         let pattern = query.search.as_ref().map(|search| format!("%{}%", escape_like(search)));
-        self.with(|c| {
+        self.read(|c| {
             let filter = "account = ?1 AND (?2 IS NULL OR name LIKE ?2 ESCAPE '\\')";
-            let total: i64 = c.query_row(
-                &format!("SELECT COUNT(*) FROM live_stream_keys WHERE {filter}"),
-                params![account, pattern],
-                |row| row.get(0),
-            )?;
-            let mut statement = c.prepare(&format!(
-                "SELECT {KEY_COLUMNS} FROM live_stream_keys WHERE {filter}
+            let total: i64 = c
+                .prepare_cached(&format!("SELECT COUNT(*) FROM live_stream_keys WHERE {filter}"))?
+                .query_row(params![account, pattern], |row| row.get(0))?;
+            let mut statement = c.prepare_cached(&format!(
+                "SELECT {} FROM live_stream_keys WHERE {filter}
                  ORDER BY {} {order}, id {order} LIMIT ?3 OFFSET ?4",
+                key_columns!(),
                 query.sort_by
             ))?;
             let keys = statement
@@ -185,24 +237,20 @@ impl Storage for Sqlite {
         at: &str,
     ) -> Result<Option<StoredKey>> {
         self.with(|c| {
-            c.query_row(
-                &format!(
-                    "UPDATE live_stream_keys SET name = ?3, save = ?4, updated_at = ?5
-                     WHERE account = ?1 AND id = ?2 RETURNING {KEY_COLUMNS}"
-                ),
-                params![account, id, name, save, at],
-                key_from_row,
-            )
+            c.prepare_cached(concat!(
+                "UPDATE live_stream_keys SET name = ?3, save = ?4, updated_at = ?5
+                 WHERE account = ?1 AND id = ?2 RETURNING ",
+                key_columns!()
+            ))?
+            .query_row(params![account, id, name, save, at], key_from_row)
             .optional()
         })
     }
 
     fn delete_key(&self, account: &str, id: &str) -> Result<bool> {
         self.with(|c| {
-            c.execute(
-                "DELETE FROM live_stream_keys WHERE account = ?1 AND id = ?2",
-                params![account, id],
-            )
+            c.prepare_cached("DELETE FROM live_stream_keys WHERE account = ?1 AND id = ?2")?
+                .execute(params![account, id])
         })
         .map(|deleted| deleted > 0)
     }
@@ -226,7 +274,7 @@ impl Storage for Sqlite {
     }
 
     fn application(&self, name: &str) -> Result<Option<(String, Option<String>)>> {
-        self.with(|c| {
+        self.read(|c| {
             c.query_row(
                 "SELECT kind, ingest FROM applications WHERE name = ?1",
                 params![name],
@@ -254,7 +302,7 @@ impl Storage for Sqlite {
     }
 
     fn setting(&self, name: &str) -> Result<Option<String>> {
-        self.with(|c| {
+        self.read(|c| {
             c.query_row("SELECT value FROM settings WHERE name = ?1", params![name], |row| {
                 row.get(0)
             })
@@ -313,6 +361,29 @@ mod tests {
             0,
             "accounts are apart"
         );
+    }
+
+    #[test]
+    fn readers_see_every_answered_write() {
+        let dir = std::env::temp_dir().join(format!("streamspec-readers-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("db.sqlite");
+        let _ = std::fs::remove_file(&path);
+        let store = Sqlite::open(&path).unwrap();
+        assert_eq!(
+            store.readers.len(),
+            READERS,
+            "an on-disk database reads on its own connections"
+        );
+        for round in 0..20 {
+            let name = format!("name {round}");
+            store.insert_key(&key(&round.to_string(), &name, "2026-01-01")).unwrap();
+            assert_eq!(store.key("a", &round.to_string()).unwrap().unwrap().name, name);
+            store.update_key("a", &round.to_string(), "renamed", true, "2026-01-02").unwrap();
+            assert_eq!(store.key("a", &round.to_string()).unwrap().unwrap().name, "renamed");
+        }
+        assert!(store.delete_key("a", "0").unwrap());
+        assert_eq!(store.key("a", "0").unwrap(), None);
     }
 
     #[test]
