@@ -1,0 +1,248 @@
+//! `authType: request`: the URL made from `requestURL`, and the exchange with the authorization
+//! service (described in the crate docs).
+
+use std::fmt;
+use std::net::IpAddr;
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use reqwest::Url;
+use serde::Serialize;
+use streamspec_types::Secret;
+
+use crate::{DenyReason, Presented};
+
+/// What `${streamKey}` is replaced by in `requestURL`.
+pub const PLACEHOLDER: &str = "${streamKey}";
+
+/// Every byte but the unreserved characters of RFC 3986 is percent-encoded, `/`, `?`, `#`, `@` and
+/// `%` among them.
+const STREAM_KEY: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+/// A `requestURL` the engine cannot use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestUrlError {
+    /// Not an absolute `http` or `https` URL.
+    NotHttp,
+    /// `${streamKey}` in the scheme, host or port, where a stream key could choose the server.
+    PlaceholderInAuthority,
+}
+
+impl fmt::Display for RequestUrlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RequestUrlError::NotHttp => {
+                f.write_str("`requestURL` must be an absolute http or https URL")
+            }
+            RequestUrlError::PlaceholderInAuthority => f.write_str(
+                "`requestURL` may use `${streamKey}` in its path or query only, not in its host",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for RequestUrlError {}
+
+/// Stands for the key while the template is parsed: unreserved characters only, so the parser leaves
+/// it as it is.
+const MARKER: &str = "streamspec-stream-key-0c1f";
+
+/// The template parsed with [`MARKER`] for the key.
+fn parse_template(template: &str) -> Result<Url, RequestUrlError> {
+    let url =
+        Url::parse(&template.replace(PLACEHOLDER, MARKER)).map_err(|_| RequestUrlError::NotHttp)?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(RequestUrlError::NotHttp);
+    }
+    Ok(url)
+}
+
+/// Checks a `requestURL` template.
+pub fn check_request_url(template: &str) -> Result<(), RequestUrlError> {
+    parse_template(template)?;
+    // The authority ends at the first `/`, `?` or `#` after `scheme://`.
+    let after_scheme = template.find("://").map_or(0, |index| index + 3);
+    let authority_end = template[after_scheme..]
+        .find(['/', '?', '#'])
+        .map_or(template.len(), |index| after_scheme + index);
+    if template[..authority_end].contains(PLACEHOLDER) {
+        return Err(RequestUrlError::PlaceholderInAuthority);
+    }
+    Ok(())
+}
+
+/// The URL to call for `stream_key`: the key percent-encoded into every `${streamKey}`. The result
+/// must be exactly the template with the encoded key in place; a key the URL parser would still
+/// interpret (`.` or `..` as a whole path segment) is refused.
+pub(crate) fn url_for(template: &str, stream_key: &str) -> Result<Url, DenyReason> {
+    check_request_url(template).map_err(|_| DenyReason::AuthorizationUnavailable)?;
+    let expected = parse_template(template).map_err(|_| DenyReason::AuthorizationUnavailable)?;
+    let encoded = utf8_percent_encode(stream_key, STREAM_KEY).to_string();
+    let url = Url::parse(&template.replace(PLACEHOLDER, &encoded))
+        .map_err(|_| DenyReason::InvalidStreamKey)?;
+    let in_place = |text: Option<&str>| text.map(|text| text.replace(MARKER, &encoded));
+    let unchanged = url.scheme() == expected.scheme()
+        && url.host() == expected.host()
+        && url.port_or_known_default() == expected.port_or_known_default()
+        && url.username() == expected.username()
+        && Some(url.path()) == in_place(Some(expected.path())).as_deref()
+        && url.query() == in_place(expected.query()).as_deref();
+    if !unchanged {
+        return Err(DenyReason::InvalidStreamKey);
+    }
+    Ok(url)
+}
+
+/// The JSON body of the call.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Body<'a> {
+    pub(crate) application: &'a str,
+    pub(crate) stream_key: &'a str,
+    pub(crate) client_address: IpAddr,
+    pub(crate) credentials: Presentation<'a>,
+}
+
+/// What the publisher presented, as the service receives it.
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub(crate) enum Presentation<'a> {
+    None,
+    Credentials { username: &'a str, password: &'a str },
+    Token { token: &'a str },
+    Secret { secret: &'a str },
+}
+
+impl<'a> From<&'a Presented> for Presentation<'a> {
+    fn from(presented: &'a Presented) -> Self {
+        match presented {
+            Presented::Nothing => Presentation::None,
+            Presented::Credentials { username, password } => {
+                Presentation::Credentials { username, password: password.expose() }
+            }
+            Presented::Token(token) => Presentation::Token { token: token.expose() },
+            Presented::StreamSecret(secret) => Presentation::Secret { secret: secret.expose() },
+        }
+    }
+}
+
+/// Makes the call and reads the answer: 2xx allows, 4xx rejects, anything else (a redirect, 5xx,
+/// a timeout, no connection) is the service being unavailable. Fails closed every time.
+pub(crate) async fn ask(
+    http: &reqwest::Client,
+    url: Url,
+    api_key: Option<&Secret>,
+    body: &Body<'_>,
+) -> Result<(), DenyReason> {
+    let mut request = http.post(url).json(body);
+    if let Some(api_key) = api_key {
+        let mut value = reqwest::header::HeaderValue::from_str(api_key.expose())
+            .map_err(|_| DenyReason::AuthorizationUnavailable)?;
+        value.set_sensitive(true);
+        request = request.header("x-api-key", value);
+    }
+    match request.send().await {
+        Ok(response) if response.status().is_success() => Ok(()),
+        Ok(response) if response.status().is_client_error() => {
+            tracing::info!(
+                status = response.status().as_u16(),
+                "the authorization service refused"
+            );
+            Err(DenyReason::Rejected)
+        }
+        Ok(response) => {
+            tracing::warn!(
+                status = response.status().as_u16(),
+                "the authorization service answered neither 2xx nor 4xx; denied"
+            );
+            Err(DenyReason::AuthorizationUnavailable)
+        }
+        Err(error) => {
+            // reqwest's error names the URL, which holds no secret: the stream key is not one.
+            let timeout = error.is_timeout();
+            tracing::warn!(error = %error.without_url(), timeout, "the authorization service could not be asked; denied");
+            Err(DenyReason::AuthorizationUnavailable)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEMPLATE: &str = "https://api.example.com/auth/stream/${streamKey}";
+
+    #[test]
+    fn the_key_is_percent_encoded_into_the_path() {
+        assert_eq!(
+            url_for(TEMPLATE, "cam-1").unwrap().as_str(),
+            "https://api.example.com/auth/stream/cam-1"
+        );
+        assert_eq!(
+            url_for(TEMPLATE, "a/b?c#d@e%f g").unwrap().as_str(),
+            "https://api.example.com/auth/stream/a%2Fb%3Fc%23d%40e%25f%20g"
+        );
+        assert_eq!(
+            url_for("http://auth.local/check?key=${streamKey}&v=1", "x&v=2").unwrap().as_str(),
+            "http://auth.local/check?key=x%26v%3D2&v=1",
+            "a key cannot add query parameters"
+        );
+        assert_eq!(url_for(TEMPLATE, "ünï").unwrap().path(), "/auth/stream/%C3%BCn%C3%AF");
+    }
+
+    #[test]
+    fn a_key_cannot_change_the_path_segments() {
+        for key in ["..", "."] {
+            assert_eq!(url_for(TEMPLATE, key), Err(DenyReason::InvalidStreamKey), "{key}");
+        }
+        assert_eq!(
+            url_for(TEMPLATE, "%2e%2e").unwrap().path(),
+            "/auth/stream/%252e%252e",
+            "an encoded dot segment is encoded again, so it stays one literal segment"
+        );
+        assert_eq!(url_for(TEMPLATE, "a..b").unwrap().path(), "/auth/stream/a..b");
+        assert_eq!(
+            url_for("http://auth.local/${streamKey}/check", "..").unwrap_err(),
+            DenyReason::InvalidStreamKey
+        );
+    }
+
+    #[test]
+    fn the_placeholder_may_not_choose_the_server() {
+        assert_eq!(check_request_url(TEMPLATE), Ok(()));
+        assert_eq!(check_request_url("https://api.example.com/auth?stream=${streamKey}"), Ok(()));
+        assert_eq!(
+            check_request_url("https://${streamKey}.example.com/auth"),
+            Err(RequestUrlError::PlaceholderInAuthority)
+        );
+        assert_eq!(
+            check_request_url("https://example.com${streamKey}/auth"),
+            Err(RequestUrlError::PlaceholderInAuthority)
+        );
+        assert_eq!(
+            check_request_url("ftp://example.com/${streamKey}"),
+            Err(RequestUrlError::NotHttp)
+        );
+        assert_eq!(check_request_url("/relative/${streamKey}"), Err(RequestUrlError::NotHttp));
+        assert_eq!(
+            url_for("https://${streamKey}.example.com/", "evil.com/"),
+            Err(DenyReason::AuthorizationUnavailable)
+        );
+    }
+
+    #[test]
+    fn credentials_are_tagged_by_type() {
+        let secret = |text: &str| Secret::new(text).unwrap();
+        let cases = [
+            (Presented::Nothing, r#"{"type":"none"}"#),
+            (
+                Presented::Credentials { username: "u".into(), password: secret("p") },
+                r#"{"type":"credentials","username":"u","password":"p"}"#,
+            ),
+            (Presented::Token(secret("t")), r#"{"type":"token","token":"t"}"#),
+            (Presented::StreamSecret(secret("s")), r#"{"type":"secret","secret":"s"}"#),
+        ];
+        for (presented, json) in cases {
+            assert_eq!(serde_json::to_string(&Presentation::from(&presented)).unwrap(), json);
+        }
+    }
+}
