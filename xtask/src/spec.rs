@@ -10,10 +10,13 @@ use serde_json::{Map, Number, Value};
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
-/// The two hand-written specs, by file name under `spec/`, with the module each becomes and the name of
+/// The hand-written specs, by file name under `spec/`, with the module each becomes and the name of
 /// its server trait.
-pub const SPECS: &[(&str, &str, &str)] =
-    &[("aioz-stream.yaml", "aioz", "LiveStreamsApi"), ("storm.yaml", "storm", "StormApi")];
+pub const SPECS: &[(&str, &str, &str)] = &[
+    ("aioz-stream.yaml", "aioz", "LiveStreamsApi"),
+    ("storm.yaml", "storm", "StormApi"),
+    ("emulator.yaml", "emulator", "EmulatorApi"),
+];
 
 /// A spec as loaded: its file, its JSON value and where in the file each value starts.
 #[derive(Debug)]

@@ -7,13 +7,16 @@
 //! - [`storm::Client`]: Storm Streaming Server's REST API, authenticated with a bearer token, the
 //!   `X-Api-Key`, or a username and password it signs in with and renews before the 15-minute token
 //!   expires ([`storm::Credentials`]).
+//! - [`emulator::Client`]: the emulator's own publish attempts (`spec/emulator.yaml`), for tests that
+//!   check who the ingest settings let in.
 //!
-//! Both send their credentials with every request, time out ([`Timeouts`]), and retry idempotent
-//! requests after connection errors, 429 and 503 ([`RetryPolicy`]). Credentials print no secret with
+//! The vendor clients send their credentials with every request; every client times out
+//! ([`Timeouts`]) and retries idempotent requests after connection errors, 429 and 503
+//! ([`RetryPolicy`]). Credentials print no secret with
 //! `{:?}`, and the headers that carry them are marked sensitive.
 //!
-//! The request and response types are `streamspec-types`' (re-exported as `aioz::types` and
-//! `storm::types`), the same ones `streamspec-server` uses.
+//! The request and response types are `streamspec-types`' (re-exported as `aioz::types`,
+//! `storm::types` and `emulator::types`), the same ones `streamspec-server` uses.
 //!
 //! ```no_run
 //! use streamspec_client::aioz::{Client, Credentials};
@@ -33,6 +36,7 @@
 //! transport failures or responses the spec does not describe.
 
 pub mod aioz;
+pub mod emulator;
 mod retry;
 pub mod storm;
 

@@ -75,6 +75,7 @@ impl Config {
         match self.api {
             Api::Aioz => streamspec_server::aioz::Envelope::response(status, message),
             Api::Storm => streamspec_server::storm::Envelope::response(status, message),
+            Api::Emulator => streamspec_server::emulator::Envelope::response(status, message),
         }
     }
 }

@@ -37,24 +37,27 @@ use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
 
-/// The two APIs.
+/// The APIs with a spec.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Api {
     /// AIOZ Stream live stream keys (`spec/aioz-stream.yaml`).
     Aioz,
     /// Storm Streaming Server (`spec/storm.yaml`).
     Storm,
+    /// The emulator's own publish attempts (`spec/emulator.yaml`).
+    Emulator,
 }
 
 impl Api {
-    /// Both, in a fixed order.
-    pub const ALL: [Api; 2] = [Api::Aioz, Api::Storm];
+    /// Every API, in a fixed order.
+    pub const ALL: [Api; 3] = [Api::Aioz, Api::Storm, Api::Emulator];
 
-    /// The name used on the command line and in look-ups: `aioz`, `storm`.
+    /// The name used on the command line and in look-ups: `aioz`, `storm`, `emulator`.
     pub fn name(self) -> &'static str {
         match self {
             Api::Aioz => "aioz",
             Api::Storm => "storm",
+            Api::Emulator => "emulator",
         }
     }
 
@@ -62,6 +65,7 @@ impl Api {
         match self {
             Api::Aioz => include_str!("../schemas/aioz.json"),
             Api::Storm => include_str!("../schemas/storm.json"),
+            Api::Emulator => include_str!("../schemas/emulator.json"),
         }
     }
 }
@@ -78,7 +82,8 @@ impl FromStr for Api {
         match name {
             "aioz" => Ok(Api::Aioz),
             "storm" => Ok(Api::Storm),
-            other => Err(format!("unknown API `{other}`: expected `aioz` or `storm`")),
+            "emulator" => Ok(Api::Emulator),
+            other => Err(format!("unknown API `{other}`: expected `aioz`, `storm` or `emulator`")),
         }
     }
 }
@@ -151,8 +156,15 @@ impl Schema {
             .map(|description| description.trim().trim_end_matches('.'));
         let message = match described {
             Some(rule) if rule.starts_with('`') => {
-                // "`requestURL` is required when ..." names a field of this object: qualify it.
-                let qualified = if field.is_empty() { String::new() } else { format!("{field}.") };
+                // "`requestURL` is required when ..." names a field of this object: qualify it. A rule
+                // on the field itself ("`clientAddress` is ...") is qualified by the field's parent.
+                let named = rule[1..].split('`').next().unwrap_or_default();
+                let owner = match field.strip_suffix(named) {
+                    Some("") => "",
+                    Some(parent) if parent.ends_with('.') => parent.trim_end_matches('.'),
+                    _ => field.as_str(),
+                };
+                let qualified = if owner.is_empty() { String::new() } else { format!("{owner}.") };
                 format!("`{qualified}{}", &rule[1..])
             }
             Some(shapes) => {

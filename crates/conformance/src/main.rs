@@ -48,7 +48,7 @@ enum Command {
     #[command(group(ArgGroup::new("target").required(true).args(["schema", "operation"])))]
     #[command(group(ArgGroup::new("direction").args(["request", "response"])))]
     Validate {
-        /// The API: `aioz` or `storm`.
+        /// The API: `aioz`, `storm` or `emulator`.
         #[arg(long)]
         api: Api,
         /// A component schema (`LiveStreamKey`) or variant (`LiveStreamKey.response`).

@@ -16,6 +16,8 @@
 //!
 //! [storm]
 //! api_key = "a-static-api-key"
+//! file_auth_root = "/srv/storm/auth"   # every `fileURL` must be under it (default: anywhere)
+//! request_auth_timeout_ms = 2000       # how long a `request` authorization service may take
 //! [[storm.users]]
 //! username = "admin"
 //! password = "change-me"
@@ -96,12 +98,27 @@ impl fmt::Debug for AiozAccount {
     }
 }
 
-/// Storm's REST API settings.
-#[derive(Clone, Default, Deserialize)]
+/// Storm's REST API and ingest authorization settings.
+#[derive(Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StormConfig {
     pub api_key: Option<String>,
     pub users: Vec<StormUser>,
+    /// The directory every `fileURL` must be in; the settings API answers 400 for one outside it.
+    pub file_auth_root: Option<PathBuf>,
+    /// How long a `request` authorization service may take before the attempt is denied.
+    pub request_auth_timeout_ms: u64,
+}
+
+impl Default for StormConfig {
+    fn default() -> Self {
+        Self {
+            api_key: None,
+            users: Vec::new(),
+            file_auth_root: None,
+            request_auth_timeout_ms: 2000,
+        }
+    }
 }
 
 impl fmt::Debug for StormConfig {
@@ -109,6 +126,8 @@ impl fmt::Debug for StormConfig {
         f.debug_struct("StormConfig")
             .field("api_key", &self.api_key.as_ref().map(|_| "***"))
             .field("users", &self.users)
+            .field("file_auth_root", &self.file_auth_root)
+            .field("request_auth_timeout_ms", &self.request_auth_timeout_ms)
             .finish()
     }
 }

@@ -1,5 +1,7 @@
 //! A local stand-in for AIOZ Stream's live stream keys and Storm Streaming Server's REST API: both
 //! generated server traits implemented over [`store::Storage`] (SQLite), behind the conformance layer.
+//! Its own operations under `/_emulator/` (`spec/emulator.yaml`) try publishing to a Storm application,
+//! decided by `streamspec-ingest-auth` under the ingest settings set through the REST API.
 //!
 //! Run it with `cargo run --release -p streamspec-emulator`; embed it in a test with [`Emulator`].
 
@@ -7,6 +9,7 @@ pub mod config;
 pub mod store;
 
 mod aioz;
+mod publish;
 mod storm;
 
 use std::collections::HashMap;
@@ -47,13 +50,27 @@ impl Emulator {
     pub fn new(config: &Config) -> Result<Self> {
         let store: Arc<dyn store::Storage> = Arc::new(store::Sqlite::open(&config.db)?);
         let credentials = config::credentials(config, store.as_ref())?;
+        let mut authorizer = streamspec_ingest_auth::Authorizer::builder()
+            .request_timeout(Duration::from_millis(config.storm.request_auth_timeout_ms))
+            .managed_streams(Arc::new(publish::StoredStreams(store.clone())));
+        if let Some(root) = &config.storm.file_auth_root {
+            authorizer = authorizer.file_root(root);
+        }
+        let authorizer = Arc::new(authorizer.build()?);
         let aioz = Arc::new(aioz::Aioz::new(store.clone(), &credentials, config));
-        let storm = Arc::new(storm::Storm::new(store.clone(), &credentials)?);
+        let storm = Arc::new(storm::Storm::new(store.clone(), authorizer.clone(), &credentials)?);
+        let publishing = Arc::new(publish::Publishing::new(store.clone(), authorizer));
         let login_limit = Arc::new(LoginLimit::default());
         let limit = config.rate_limit_per_minute;
+        let emulator_routes =
+            streamspec_server::adapter::with_envelope::<streamspec_server::emulator::Envelope>(
+                streamspec_server::emulator::routes(publishing, RouterOptions::default()),
+            );
         let router = streamspec_server::both(aioz, storm, RouterOptions::default())
+            .merge(emulator_routes)
             .layer(ConformanceLayer::new(Api::Aioz).validate_responses(config.debug))
             .layer(ConformanceLayer::new(Api::Storm).validate_responses(config.debug))
+            .layer(ConformanceLayer::new(Api::Emulator).validate_responses(config.debug))
             .layer(axum::middleware::from_fn(move |request, next| {
                 limit_logins(login_limit.clone(), request, next)
             }))

@@ -59,6 +59,8 @@ pub trait Storage: Send + Sync + 'static {
     fn set_ingest(&self, name: &str, ingest: &str) -> Result<()>;
     /// Creates a stream; `false` when the key is taken in the application.
     fn create_stream(&self, application: &str, key: &str, source: &str) -> Result<bool>;
+    /// A stream's source (JSON: how its publisher authenticates, with the credentials).
+    fn stream_source(&self, application: &str, key: &str) -> Result<Option<String>>;
 
     /// A value kept across restarts (generated credentials, the JWT secret).
     fn setting(&self, name: &str) -> Result<Option<String>>;
@@ -299,6 +301,16 @@ impl Storage for Sqlite {
             )
         })
         .map(|inserted| inserted > 0)
+    }
+
+    fn stream_source(&self, application: &str, key: &str) -> Result<Option<String>> {
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT source FROM streams WHERE application = ?1 AND stream_key = ?2",
+            )?
+            .query_row(params![application, key], |row| row.get(0))
+            .optional()
+        })
     }
 
     fn setting(&self, name: &str) -> Result<Option<String>> {

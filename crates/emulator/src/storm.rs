@@ -14,6 +14,8 @@ use streamspec_server::storm::*;
 use streamspec_server::types::chrono::Utc;
 use streamspec_server::{HandlerError, async_trait};
 
+use streamspec_ingest_auth::{Authorizer, IngestSettings as ResolvedSettings};
+
 use crate::config::StormUser;
 use crate::store::Storage;
 
@@ -22,6 +24,7 @@ const TOKEN_LIFETIME_MS: i64 = 15 * 60 * 1000;
 
 pub struct Storm {
     store: Arc<dyn Storage>,
+    authorizer: Arc<Authorizer>,
     users: Vec<StormUser>,
     api_key: String,
     encoding: EncodingKey,
@@ -122,12 +125,16 @@ fn merge(current: &mut IngestSettingsAttributes, update: IngestSettingsAttribute
     }
 }
 
-fn has_ingest(kind: &str) -> bool {
+pub(crate) fn has_ingest(kind: &str) -> bool {
     matches!(kind, "mono" | "origin")
 }
 
 impl Storm {
-    pub fn new(store: Arc<dyn Storage>, credentials: &crate::Credentials) -> anyhow::Result<Self> {
+    pub fn new(
+        store: Arc<dyn Storage>,
+        authorizer: Arc<Authorizer>,
+        credentials: &crate::Credentials,
+    ) -> anyhow::Result<Self> {
         // The JWT secret is kept in the database, so tokens outlive a restart within their 15 minutes.
         let secret = match store.setting("storm.jwt_secret")? {
             Some(secret) => secret,
@@ -146,6 +153,7 @@ impl Storm {
         }
         Ok(Self {
             store,
+            authorizer,
             users: credentials.storm_users.clone(),
             api_key: credentials.storm_api_key.clone(),
             encoding: EncodingKey::from_secret(secret.as_bytes()),
@@ -169,16 +177,43 @@ impl Storm {
         &self,
         name: &str,
     ) -> Result<Option<(String, Option<IngestSettingsAttributes>)>, HandlerError> {
-        let Some((kind, ingest)) = self.store.application(name).map_err(HandlerError::internal)?
-        else {
-            return Ok(None);
-        };
-        let ingest = ingest
-            .map(|json| serde_json::from_str(&json))
-            .transpose()
-            .map_err(HandlerError::internal)?;
-        Ok(Some((kind, ingest)))
+        application(self.store.as_ref(), name)
     }
+
+    /// Why the ingest settings, as they would be after an update, cannot be used: `None` when they can.
+    /// The spec's validators see one request; this sees the result of merging it with what is stored,
+    /// and what only the server knows (where authorization files may be).
+    fn unusable(&self, settings: &IngestSettingsAttributes) -> Option<String> {
+        if let Err(error) = ResolvedSettings::from_attributes(settings) {
+            return Some(format!("data.attributes.{}: {error}", error.field));
+        }
+        if let Some(path) = &settings.file_url
+            && let Err(error) = self.authorizer.check_file_url(path.as_str())
+        {
+            return Some(format!("data.attributes.fileURL: {error}"));
+        }
+        if let Some(url) = &settings.request_url
+            && let Err(error) = streamspec_ingest_auth::check_request_url(url)
+        {
+            return Some(format!("data.attributes.requestURL: {error}"));
+        }
+        None
+    }
+}
+
+/// An application's type and stored ingest settings (with their secrets), if it exists.
+pub(crate) fn application(
+    store: &dyn Storage,
+    name: &str,
+) -> Result<Option<(String, Option<IngestSettingsAttributes>)>, HandlerError> {
+    let Some((kind, ingest)) = store.application(name).map_err(HandlerError::internal)? else {
+        return Ok(None);
+    };
+    let ingest = ingest
+        .map(|json| serde_json::from_str(&json))
+        .transpose()
+        .map_err(HandlerError::internal)?;
+    Ok(Some((kind, ingest)))
 }
 
 /// Answers 401 in the operation's own variant unless the caller is authorized.
@@ -297,6 +332,9 @@ impl StormApi for Storm {
             return Ok(UpdateIngestSettingsResponse::NotFound(error(&message)));
         };
         merge(&mut settings, input.body.data.attributes);
+        if let Some(message) = self.unusable(&settings) {
+            return Ok(UpdateIngestSettingsResponse::BadRequest(error(&message)));
+        }
         let json = serde_json::to_string(&settings).map_err(HandlerError::internal)?;
         self.store.set_ingest(&name, &json).map_err(HandlerError::internal)?;
         let data = IngestSettingsSection { attributes: view(&settings) };

@@ -4,6 +4,8 @@
 //! - [`aioz::LiveStreamsApi`] and [`aioz::router`]: AIOZ Stream live stream keys.
 //! - [`storm::StormApi`] and [`storm::router`]: Storm Streaming Server applications and ingest settings.
 //! - [`both`]: both APIs on one router (their paths do not clash).
+//! - [`emulator::EmulatorApi`] and [`emulator::router`]: the emulator's own publish attempts
+//!   (`spec/emulator.yaml`), under `/_emulator/`.
 //!
 //! Each trait method receives a typed input (path and query parameters with the spec's defaults
 //! applied, the decoded body, and the caller's [`aioz::Credentials`] / [`storm::Credentials`]) and
@@ -45,6 +47,7 @@
 
 pub mod adapter;
 pub mod aioz;
+pub mod emulator;
 pub mod storm;
 
 use std::sync::Arc;

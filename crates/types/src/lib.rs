@@ -5,6 +5,8 @@
 //! - [`aioz`]: AIOZ Stream live stream keys (`spec/aioz-stream.yaml`), e.g. [`aioz::LiveStreamKey`].
 //! - [`storm`]: Storm Streaming Server 3.x applications and ingest settings (`spec/storm.yaml`), e.g.
 //!   [`storm::IngestSettingsAttributes`], [`storm::AuthType`], [`storm::AuthUser`].
+//! - [`emulator`]: the emulator's own operations (`spec/emulator.yaml`): publish attempts decided under
+//!   the Storm ingest settings, e.g. [`emulator::PublishRequest`], [`emulator::PublishDecision`].
 //!
 //! Every component schema of a spec is a type here, with the spec's descriptions as docs; each also
 //! derives [`schemars::JsonSchema`]. Request types have builders that check each field as it is set:
@@ -44,3 +46,7 @@ pub mod aioz;
 /// Storm Streaming Server applications and ingest settings: the types of `spec/storm.yaml`.
 #[path = "generated/storm.rs"]
 pub mod storm;
+
+/// The emulator's own publish attempts and sessions: the types of `spec/emulator.yaml`.
+#[path = "generated/emulator.rs"]
+pub mod emulator;

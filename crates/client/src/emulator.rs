@@ -1,0 +1,77 @@
+//! The emulator's own operations (`spec/emulator.yaml`): publish attempts decided under a Storm
+//! application's ingest settings, and ending their sessions. No credentials: the publisher's are part
+//! of the attempt.
+//!
+//! ```no_run
+//! use streamspec_client::emulator::Client;
+//! use streamspec_client::emulator::types::{
+//!     PublishDecision, PublishRequest, PublisherCredentials, UsernamePassword, UsernamePasswordType,
+//! };
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = Client::builder("http://127.0.0.1:8080").build()?;
+//! let admin = UsernamePassword::builder()
+//!     .type_(UsernamePasswordType::Credentials)
+//!     .username("admin")
+//!     .password("qwerty123");
+//! let request = PublishRequest::builder()
+//!     .stream_key("camera1")
+//!     .credentials(PublisherCredentials::UsernamePassword(admin.try_into()?));
+//! match client.publish().app_name("live").body(request).send().await?.into_inner() {
+//!     PublishDecision::Allowed(allowed) => println!("live as session {}", allowed.session_id),
+//!     PublishDecision::Denied(denied) => println!("denied: {}", denied.message),
+//! }
+//! # Ok(())
+//! # }
+//! ```
+
+use progenitor_client::{ClientHooks, OperationInfo};
+
+use crate::BuildError;
+use crate::retry::{RetryPolicy, Timeouts, Transport, transport_setters};
+
+#[path = "generated/emulator.rs"]
+mod generated;
+
+pub use generated::*;
+
+/// What every request of a [`Client`] carries: the retry policy.
+#[derive(Debug, Clone)]
+pub struct ClientState {
+    retry: RetryPolicy,
+}
+
+impl Client {
+    /// A client for the emulator at `baseurl` (e.g. `http://127.0.0.1:8080`; paths start with
+    /// `/_emulator`).
+    pub fn builder(baseurl: impl Into<String>) -> ClientBuilder {
+        ClientBuilder { baseurl: baseurl.into(), transport: Transport::default() }
+    }
+}
+
+/// Builds a [`Client`]; from [`Client::builder`].
+#[derive(Debug)]
+pub struct ClientBuilder {
+    baseurl: String,
+    transport: Transport,
+}
+
+impl ClientBuilder {
+    transport_setters!();
+
+    /// The client.
+    pub fn build(mut self) -> Result<Client, BuildError> {
+        let http = self.transport.http_client()?;
+        Ok(Client::new_with_client(&self.baseurl, http, ClientState { retry: self.transport.retry }))
+    }
+}
+
+impl ClientHooks<ClientState> for Client {
+    async fn exec(
+        &self,
+        request: reqwest::Request,
+        _info: &OperationInfo,
+    ) -> reqwest::Result<reqwest::Response> {
+        self.inner.retry.execute(&self.client, request).await
+    }
+}

@@ -1,0 +1,128 @@
+//! The emulator's own operations (`spec/emulator.yaml`): publish attempts decided by
+//! `streamspec-ingest-auth` under an application's stored ingest settings, and their sessions.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+use streamspec_ingest_auth::{
+    Authorizer, Decision, DenyReason, IngestSettings, LookupError, ManagedStreams, Presented,
+    PublishAttempt, SessionId,
+};
+use streamspec_server::emulator::types::{
+    self, ErrorResponse, PublishAllowed, PublishAllowedDecision, PublishDecision, PublishDenied,
+    PublishDeniedDecision, PublisherCredentials,
+};
+use streamspec_server::emulator::*;
+use streamspec_server::types::storm::StreamSource;
+use streamspec_server::{HandlerError, async_trait};
+
+use crate::store::Storage;
+
+/// The managed streams, as `POST /api/streams/{appName}` stored them.
+pub(crate) struct StoredStreams(pub(crate) Arc<dyn Storage>);
+
+impl ManagedStreams for StoredStreams {
+    fn stream_source(
+        &self,
+        application: &str,
+        stream_key: &str,
+    ) -> Result<Option<StreamSource>, LookupError> {
+        match self.0.stream_source(application, stream_key)? {
+            Some(json) => Ok(Some(serde_json::from_str(&json)?)),
+            None => Ok(None),
+        }
+    }
+}
+
+pub struct Publishing {
+    store: Arc<dyn Storage>,
+    authorizer: Arc<Authorizer>,
+}
+
+impl Publishing {
+    pub fn new(store: Arc<dyn Storage>, authorizer: Arc<Authorizer>) -> Self {
+        Self { store, authorizer }
+    }
+}
+
+fn error(message: &str) -> ErrorResponse {
+    ErrorResponse { message: message.to_owned() }
+}
+
+fn presented(credentials: PublisherCredentials) -> Presented {
+    match credentials {
+        PublisherCredentials::NoCredentials(_) => Presented::Nothing,
+        PublisherCredentials::UsernamePassword(user) => {
+            Presented::Credentials { username: user.username.to_string(), password: user.password }
+        }
+        PublisherCredentials::TokenCredentials(token) => Presented::Token(token.token),
+        PublisherCredentials::StreamSecretCredentials(secret) => {
+            Presented::StreamSecret(secret.secret)
+        }
+    }
+}
+
+fn decision(decision: Decision) -> PublishDecision {
+    match decision {
+        Decision::Allow(allowed) => PublishDecision::Allowed(PublishAllowed {
+            decision: PublishAllowedDecision::Allow,
+            session_id: allowed.id.as_uuid(),
+            published: allowed.published,
+            replaced_session_id: allowed.replaced.map(|id| id.as_uuid()),
+        }),
+        Decision::Deny(reason) => PublishDecision::Denied(PublishDenied {
+            decision: PublishDeniedDecision::Deny,
+            reason: reason.code().parse().unwrap_or(types::DenyReason::AuthorizationUnavailable),
+            message: reason.to_string(),
+        }),
+    }
+}
+
+#[async_trait]
+impl EmulatorApi for Publishing {
+    async fn publish(&self, input: PublishInput) -> Result<PublishResponse, HandlerError> {
+        let name = input.app_name.as_str();
+        let stored = crate::storm::application(self.store.as_ref(), name)?;
+        let Some((kind, ingest)) = stored else {
+            return Ok(PublishResponse::NotFound(error("Application not found")));
+        };
+        let Some(attributes) = ingest.filter(|_| crate::storm::has_ingest(&kind)) else {
+            let message = format!("Application {name} is of type {kind}, which takes no ingest");
+            return Ok(PublishResponse::NotFound(error(&message)));
+        };
+        let body = input.body;
+        let client_address = match body.client_address.as_deref() {
+            None => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            Some(text) => match text.parse() {
+                Ok(address) => address,
+                Err(_) => {
+                    let message = format!("clientAddress: `{text}` is not an IPv4 or IPv6 address");
+                    return Ok(PublishResponse::BadRequest(error(&message)));
+                }
+            },
+        };
+        let attempt = PublishAttempt::new(name, body.stream_key.as_str(), client_address)
+            .presenting(presented(body.credentials));
+        let verdict = match IngestSettings::from_attributes(&attributes) {
+            Ok(settings) => self.authorizer.authorize(&settings, &attempt).await,
+            // The settings API refuses such settings; one stored before that rule fails closed.
+            Err(error) => {
+                tracing::error!(application = name, %error, "the stored ingest settings are unusable");
+                Decision::Deny(DenyReason::AuthorizationUnavailable)
+            }
+        };
+        Ok(PublishResponse::Ok(decision(verdict)))
+    }
+
+    async fn end_session(
+        &self,
+        input: EndSessionInput,
+    ) -> Result<EndSessionResponse, HandlerError> {
+        if self.authorizer.end_session(SessionId::from(input.session_id)) {
+            Ok(EndSessionResponse::NoContent)
+        } else {
+            let message = format!("no live session {}", input.session_id);
+            Ok(EndSessionResponse::NotFound(error(&message)))
+        }
+    }
+}
