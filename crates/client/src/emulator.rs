@@ -62,7 +62,11 @@ impl ClientBuilder {
     /// The client.
     pub fn build(mut self) -> Result<Client, BuildError> {
         let http = self.transport.http_client()?;
-        Ok(Client::new_with_client(&self.baseurl, http, ClientState { retry: self.transport.retry }))
+        Ok(Client::new_with_client(
+            &self.baseurl,
+            http,
+            ClientState { retry: self.transport.retry },
+        ))
     }
 }
 

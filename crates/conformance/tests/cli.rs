@@ -143,6 +143,9 @@ fn list_prints_every_schema_and_operation() {
     assert!(text.contains("aioz schema LiveStreamKey\n"));
     assert!(text.contains("storm schema IngestSettingsAttributes.response\n"));
     assert!(text.contains("storm operation update_ingest_settings PATCH /api/applications/{appName}/settings/ingest request responses 200,400,401,404,409,413,415,429,500\n"), "{text}");
-    assert!(text.contains("emulator operation publish POST /_emulator/applications/{appName}/publish"), "{text}");
+    assert!(
+        text.contains("emulator operation publish POST /_emulator/applications/{appName}/publish"),
+        "{text}"
+    );
     assert_eq!(text.lines().filter(|line| line.contains(" operation ")).count(), 13);
 }
