@@ -153,7 +153,9 @@ impl Schema {
             .and_then(|parent| self.bundle.pointer(parent))
             .and_then(|schema| schema.get("description"))
             .and_then(Value::as_str)
-            .map(|description| description.trim().trim_end_matches('.'));
+            // One line, whatever the YAML's folding.
+            .map(|description| description.split_whitespace().collect::<Vec<_>>().join(" "));
+        let described = described.as_deref().map(|description| description.trim_end_matches('.'));
         let message = match described {
             Some(rule) if rule.starts_with('`') => {
                 // "`requestURL` is required when ..." names a field of this object: qualify it. A rule

@@ -7,6 +7,7 @@
 //! ingest_base_url = "rtmp://127.0.0.1:1935/live"
 //! rate_limit_per_minute = 600
 //! debug = false            # also validate every response against the spec
+//! request_timeout_secs = 30 # a request slower than this, its body included, is answered 408
 //!
 //! [[aioz_accounts]]
 //! user_id = "studio"
@@ -46,6 +47,8 @@ pub struct Config {
     pub rate_limit_per_minute: u32,
     /// Validate every response against the spec too (a non-conforming one becomes a 500, logged).
     pub debug: bool,
+    /// How long a request, its body included, may take before it is answered 408.
+    pub request_timeout_secs: u64,
     /// AIOZ accounts; none means one development account, generated on first start.
     pub aioz_accounts: Vec<AiozAccount>,
     /// Storm's users and API key; none means an `admin` with a generated password and a generated key.
@@ -60,6 +63,7 @@ impl Default for Config {
             ingest_base_url: "rtmp://127.0.0.1:1935/live".to_owned(),
             rate_limit_per_minute: 600,
             debug: false,
+            request_timeout_secs: 30,
             aioz_accounts: Vec::new(),
             storm: StormConfig::default(),
         }

@@ -66,6 +66,7 @@ impl Emulator {
             streamspec_server::adapter::with_envelope::<streamspec_server::emulator::Envelope>(
                 streamspec_server::emulator::routes(publishing, RouterOptions::default()),
             );
+        let request_timeout = Duration::from_secs(config.request_timeout_secs);
         let router = streamspec_server::both(aioz, storm, RouterOptions::default())
             .merge(emulator_routes)
             .layer(ConformanceLayer::new(Api::Aioz).validate_responses(config.debug))
@@ -74,6 +75,10 @@ impl Emulator {
             .layer(axum::middleware::from_fn(move |request, next| {
                 limit_logins(login_limit.clone(), request, next)
             }))
+            .layer(axum::middleware::from_fn(move |request, next| {
+                time_limit(request_timeout, request, next)
+            }))
+            .layer(axum::middleware::from_fn(limit_header_size))
             .layer(axum::middleware::from_fn(move |request, next| {
                 rate_limit_headers(limit, request, next)
             }))
@@ -105,6 +110,54 @@ async fn log_request(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     tracing::info!(%method, path, status = response.status().as_u16(), micros = started.elapsed().as_micros() as u64, "request");
     response
+}
+
+/// The error envelope of the API a path belongs to.
+fn envelope(path: &str, status: axum::http::StatusCode, message: &str) -> Response {
+    use streamspec_server::adapter::ErrorEnvelope;
+    if path.starts_with("/api/live_streams") {
+        streamspec_server::aioz::Envelope::response(status, message)
+    } else if path.starts_with("/_emulator/") {
+        streamspec_server::emulator::Envelope::response(status, message)
+    } else {
+        streamspec_server::storm::Envelope::response(status, message)
+    }
+}
+
+/// The most header bytes (names and values) a request may carry.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// Headers over [`MAX_HEADER_BYTES`] are answered 431 before anything reads them.
+async fn limit_header_size(request: Request, next: Next) -> Response {
+    let size: usize =
+        request.headers().iter().map(|(name, value)| name.as_str().len() + value.len()).sum();
+    if size > MAX_HEADER_BYTES {
+        let message = format!("the headers are larger than the limit of {MAX_HEADER_BYTES} bytes");
+        return envelope(
+            request.uri().path(),
+            axum::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            &message,
+        );
+    }
+    next.run(request).await
+}
+
+/// A request (its body included) that takes longer than `limit` is answered 408, and its connection
+/// closed, so a client that sends its body slowly cannot hold a connection.
+async fn time_limit(limit: Duration, request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_owned();
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            let message = format!("the request took longer than {} s", limit.as_secs());
+            let mut response = envelope(&path, axum::http::StatusCode::REQUEST_TIMEOUT, &message);
+            response.headers_mut().insert(
+                axum::http::header::CONNECTION,
+                axum::http::HeaderValue::from_static("close"),
+            );
+            response
+        }
+    }
 }
 
 /// AIOZ answers every response with its rate-limit headers. The handlers set them from the account's

@@ -133,8 +133,19 @@ impl Sqlite {
         Ok(Self { connection: Mutex::new(connection), readers, next_reader: AtomicUsize::new(0) })
     }
 
+    /// Runs a write. It may wait for the lock, for another process's transaction (up to the busy
+    /// timeout) and for `fsync`, so on a multi-threaded runtime it tells tokio it blocks: the other
+    /// tasks, and the timers, move to another thread instead of waiting with it.
     fn with<T>(&self, work: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
-        Ok(work(&*lock(&self.connection)?)?)
+        let run = || Ok(work(&*lock(&self.connection)?)?);
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime)
+                if runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread =>
+            {
+                tokio::task::block_in_place(run)
+            }
+            _ => run(),
+        }
     }
 
     /// Runs a read on a free reader, or waits for one in turn; without readers, on the writer.

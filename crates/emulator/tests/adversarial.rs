@@ -1,0 +1,408 @@
+//! Hostile and heavy input against the emulator, each case an assertion: huge, deep, malformed and
+//! duplicated bodies, numbers and headers beyond limits, a client that sends its body slowly, races on
+//! one key, login storms, a locked database, and a log with no secrets in it.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use streamspec_emulator::config::AiozAccount;
+use streamspec_emulator::{Config, Emulator};
+
+const TOKEN: &str = "adversarial-token";
+
+fn account() -> AiozAccount {
+    AiozAccount {
+        user_id: "adversary".into(),
+        public_key: "pk_adversary".into(),
+        secret_key: "sk_adversary-SECRET".into(),
+        token: TOKEN.into(),
+    }
+}
+
+async fn start(config: Config) -> SocketAddr {
+    let emulator = Emulator::new(&config).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(emulator.serve(listener, std::future::pending()));
+    address
+}
+
+fn config(db: std::path::PathBuf) -> Config {
+    Config {
+        db,
+        debug: true,
+        rate_limit_per_minute: 1_000_000,
+        aioz_accounts: vec![account()],
+        ..Config::default()
+    }
+}
+
+fn temp_db(name: &str) -> std::path::PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("streamspec-adversarial-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join("db.sqlite")
+}
+
+/// Sends `head` and `body` as one raw HTTP/1.1 request and reads the answer until the server closes
+/// the connection: its status and body. A server may answer before the body is all sent.
+fn raw(address: SocketAddr, head: &str, body: &[u8]) -> (u16, String) {
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let _ = stream.write_all(head.as_bytes()).and_then(|()| stream.write_all(body));
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    let status = text.split_whitespace().nth(1).and_then(|code| code.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default();
+    (status, body)
+}
+
+fn post_head(path: &str, length: usize, extra: &str) -> String {
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n\
+         Content-Type: application/json\r\nContent-Length: {length}\r\nConnection: close\r\n{extra}\r\n"
+    )
+}
+
+fn message(body: &str) -> String {
+    serde_json::from_str::<Value>(body).unwrap()["message"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_bodies_get_a_4xx_that_names_the_problem() {
+    let address = start(config(":memory:".into())).await;
+    let send = move |body: Vec<u8>| {
+        tokio::task::spawn_blocking(move || {
+            raw(address, &post_head("/api/live_streams", body.len(), ""), &body)
+        })
+    };
+
+    let mut huge = b"{\"name\": \"".to_vec();
+    huge.extend(std::iter::repeat_n(b'a', 10 * 1024 * 1024));
+    huge.extend(b"\"}");
+    let (status, body) = send(huge).await.unwrap();
+    assert_eq!(
+        (status, message(&body).as_str()),
+        (413, "the body is larger than the limit of 1048576 bytes")
+    );
+
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000)).into_bytes();
+    let (status, body) = send(deep).await.unwrap();
+    assert_eq!(status, 400, "{body}");
+    let deep_object = format!(
+        "{{\"name\": \"x\", \"save\": {}1{}}}",
+        "{\"a\":".repeat(10_000),
+        "}".repeat(10_000)
+    );
+    let (status, body) = send(deep_object.into_bytes()).await.unwrap();
+    assert_eq!(status, 400, "{body}");
+    assert!(message(&body).contains("save"), "{body}");
+
+    let (status, body) = send(b"{\"name\": \"\xff\xfe\"}".to_vec()).await.unwrap();
+    assert_eq!(status, 400);
+    assert!(message(&body).starts_with("the body is not valid JSON"), "{body}");
+
+    let (status, body) = send(br#"{"name": "first", "name": "second"}"#.to_vec()).await.unwrap();
+    assert_eq!(
+        (status, message(&body).as_str()),
+        (400, "body: duplicate field `name` at line 1 column 24")
+    );
+
+    // Beyond i64 in a query and in a body.
+    let (status, body) = tokio::task::spawn_blocking(move || {
+        raw(address, &format!("GET /api/live_streams?limit=99999999999999999999 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n\r\n"), b"")
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        (status, message(&body).as_str()),
+        (400, "query parameter `limit`: `99999999999999999999` is not an integer")
+    );
+    let big = br#"{"data": {"attributes": {"authUsers": [{"token": "t", "expire": 99999999999999999999}]}}}"#;
+    let (status, body) = tokio::task::spawn_blocking(move || {
+        let head = post_head("/api/applications/live/settings/ingest", big.len(), "")
+            .replace("POST", "PATCH");
+        raw(address, &head, big)
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, 400, "the layer validates before anything else: {body}");
+    assert!(message(&body).starts_with("`data.attributes.authUsers.0`"), "{body}");
+
+    // Headers over the limit: 431 in the envelope, before anything reads them.
+    let (status, body) = tokio::task::spawn_blocking(move || {
+        let padding = format!("X-Padding: {}\r\n", "p".repeat(streamspec_emulator::MAX_HEADER_BYTES));
+        raw(address, &format!("GET /api/live_streams HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n{padding}\r\n"), b"")
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, 431);
+    assert_eq!(message(&body), "the headers are larger than the limit of 16384 bytes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_body_is_cut_off_by_the_read_timeout() {
+    let address = start(Config { request_timeout_secs: 1, ..config(":memory:".into()) }).await;
+    let answer = tokio::task::spawn_blocking(move || {
+        let body = br#"{"name": "slow"}"#;
+        let mut stream = TcpStream::connect(address).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        stream.write_all(post_head("/api/live_streams", body.len(), "").as_bytes()).unwrap();
+        let started = Instant::now();
+        // One byte every 300 ms: the whole body would take about 5 s.
+        for byte in body {
+            if stream.write_all(&[*byte]).is_err() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(300));
+            if started.elapsed() > Duration::from_secs(3) {
+                break;
+            }
+        }
+        let mut answer = Vec::new();
+        let closed = stream.read_to_end(&mut answer).is_ok();
+        (String::from_utf8_lossy(&answer).into_owned(), closed, started.elapsed())
+    })
+    .await
+    .unwrap();
+    let (text, closed, elapsed) = answer;
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("the request took longer than 1 s"), "{text}");
+    assert!(closed, "the server closed the connection");
+    assert!(
+        elapsed < Duration::from_secs(5),
+        "cut off after the timeout, not after the body: {elapsed:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_hundred_concurrent_updates_of_one_key_lose_nothing() {
+    let address = start(config(temp_db("updates"))).await;
+    let http = reqwest::Client::new();
+    let base = format!("http://{address}/api/live_streams");
+    let created: Value = http
+        .post(&base)
+        .bearer_auth(TOKEN)
+        .json(&json!({"name": "original"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["data"]["id"].as_str().unwrap().to_owned();
+    let updates = (0..500usize).map(|n| {
+        let http = http.clone();
+        let url = format!("{base}/{id}");
+        async move {
+            let name = format!("writer-{n}");
+            let response = http
+                .put(&url)
+                .bearer_auth(TOKEN)
+                .json(&json!({"name": name, "save": n.is_multiple_of(2)}))
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let body: Value = response.json().await.unwrap();
+            (name, status, body)
+        }
+    });
+    let results = futures::future::join_all(updates).await;
+    for (name, status, body) in &results {
+        assert_eq!(*status, 200, "{body}");
+        assert_eq!(body["data"]["name"], *name, "each update answers its own write");
+    }
+    let last: Value = http
+        .get(format!("{base}/{id}"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let final_name = last["data"]["name"].as_str().unwrap();
+    let number: usize = final_name.strip_prefix("writer-").unwrap().parse().unwrap();
+    assert_eq!(
+        last["data"]["save"],
+        number.is_multiple_of(2),
+        "name and save come from the same write"
+    );
+    let (_, _, answered) = results.iter().find(|(name, _, _)| name == final_name).unwrap();
+    assert_eq!(last["data"], answered["data"], "the final state is exactly one write's answer");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_storm_gets_five_attempts_a_minute() {
+    let address = start(config(":memory:".into())).await;
+    let http = reqwest::Client::new();
+    let url = format!("http://{address}/api/auth/login");
+    let attempts = (0..60).map(|n| {
+        let http = http.clone();
+        let url = url.clone();
+        async move {
+            let password = if n % 3 == 0 { "wrong-password" } else { "also-wrong" };
+            http.post(&url)
+                .json(&json!({"username": "admin", "password": password}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    });
+    let statuses = futures::future::join_all(attempts).await;
+    let counted = statuses.iter().filter(|status| **status != 429).count();
+    assert_eq!(counted, 5, "{statuses:?}");
+    assert!(statuses.iter().all(|status| matches!(status, 401 | 429)), "{statuses:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_database_delays_requests_but_fails_none() {
+    let db = temp_db("busy");
+    let address = start(config(db.clone())).await;
+    let http = reqwest::Client::new();
+    let base = format!("http://{address}/api/live_streams");
+    // Another process's write transaction holds the database for 700 ms while the load arrives.
+    let other = rusqlite::Connection::open(&db).unwrap();
+    other
+        .execute_batch("BEGIN IMMEDIATE; INSERT INTO settings (name, value) VALUES ('lock', '1');")
+        .unwrap();
+    let load = (0..200).map(|n| {
+        let http = http.clone();
+        let base = base.clone();
+        async move {
+            let response = if n % 2 == 0 {
+                http.post(&base)
+                    .bearer_auth(TOKEN)
+                    .json(&json!({"name": format!("k{n}")}))
+                    .send()
+                    .await
+            } else {
+                http.get(&base).bearer_auth(TOKEN).send().await
+            };
+            response.unwrap().status().as_u16()
+        }
+    });
+    let load = tokio::spawn(futures::future::join_all(load));
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    other.execute_batch("COMMIT;").unwrap();
+    let statuses = load.await.unwrap();
+    assert!(statuses.iter().all(|status| *status == 200), "{statuses:?}");
+    let listed: Value = http
+        .get(format!("{base}?limit=1"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["data"]["total"], 100, "every create was written");
+}
+
+/// The real binary at the most verbose log level, sent every kind of secret: none reaches its log.
+#[test]
+fn no_secret_reaches_the_log() {
+    let db = temp_db("log");
+    let config_path = db.with_file_name("config.toml");
+    std::fs::write(
+        &config_path,
+        r#"
+[[aioz_accounts]]
+user_id = "logged"
+public_key = "pk_logged"
+secret_key = "sk-SECRET-1"
+token = "token-SECRET-2"
+
+[storm]
+api_key = "apikey-SECRET-3"
+[[storm.users]]
+username = "admin"
+password = "password-SECRET-4"
+"#,
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_streamspec-emulator"))
+        .args(["--listen", "127.0.0.1:0", "--debug", "--db"])
+        .arg(&db)
+        .arg("--config")
+        .arg(&config_path)
+        .env("STREAMSPEC_LOG", "trace")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut banner = BufReader::new(child.stdout.take().unwrap()).lines();
+    let address = banner
+        .by_ref()
+        .map(Result::unwrap)
+        .find_map(|line| {
+            line.strip_prefix("streamspec-emulator listening on ")
+                .map(|rest| rest.split_whitespace().next().unwrap().to_owned())
+        })
+        .unwrap();
+    std::thread::spawn(move || banner.for_each(drop));
+    let stderr = child.stderr.take().unwrap();
+    let log = std::thread::spawn(move || {
+        let mut text = String::new();
+        BufReader::new(stderr).read_to_string(&mut text).unwrap();
+        text
+    });
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let http = reqwest::Client::new();
+        let get = |path: &str| http.get(format!("{address}{path}"));
+        get("/api/live_streams").bearer_auth("token-SECRET-2").send().await.unwrap();
+        get("/api/live_streams").header("stream-public-key", "pk_logged").header("stream-secret-key", "sk-SECRET-1").send().await.unwrap();
+        get("/api/live_streams").basic_auth("pk_logged", Some("sk-SECRET-1")).send().await.unwrap();
+        get("/api/live_streams").bearer_auth("wrong-SECRET-5").send().await.unwrap();
+        let login = http
+            .post(format!("{address}/api/auth/login"))
+            .json(&json!({"username": "admin", "password": "password-SECRET-4"}))
+            .send()
+            .await
+            .unwrap();
+        let jwt = login.json::<Value>().await.unwrap()["data"]["accessToken"].as_str().unwrap().to_owned();
+        http.post(format!("{address}/api/auth/login"))
+            .json(&json!({"username": "admin", "password": "guess-SECRET-6"}))
+            .send()
+            .await
+            .unwrap();
+        let patch = |body: Value| {
+            http.patch(format!("{address}/api/applications/live/settings/ingest"))
+                .header("X-Api-Key", "apikey-SECRET-3")
+                .json(&body)
+                .send()
+        };
+        patch(json!({"data": {"attributes": {"authorizationEnabled": true, "authType": "local",
+            "authUsers": [{"username": "u", "password": "userpw-SECRET-7"}, {"token": "usertoken-SECRET-8"}]}}})).await.unwrap();
+        // Rejected bodies are where a careless server echoes its input.
+        patch(json!({"data": {"attributes": {"authType": "local", "authUsers": [{"username": "u", "password": "mixed-SECRET-9", "token": "x"}]}}})).await.unwrap();
+        patch(json!({"data": {"attributes": {"apiKey": 12, "requestURL": "requestkey-SECRET-10"}}})).await.unwrap();
+        http.get(format!("{address}/api/applications/live/settings")).bearer_auth(&jwt).send().await.unwrap();
+        http.post(format!("{address}/_emulator/applications/live/publish"))
+            .json(&json!({"streamKey": "cam", "credentials": {"type": "credentials", "username": "u", "password": "publish-SECRET-11"}}))
+            .send()
+            .await
+            .unwrap();
+        http.post(format!("{address}/_emulator/applications/live/publish"))
+            .json(&json!({"streamKey": "cam", "credentials": {"type": "token", "token": "publishtoken-SECRET-12", "extra": 1}}))
+            .send()
+            .await
+            .unwrap();
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let log = log.join().unwrap();
+    assert!(log.lines().count() >= 14, "the log has a line per request:\n{log}");
+    assert!(!log.contains("SECRET"), "a secret reached the log:\n{log}");
+    assert!(!log.contains("eyJ"), "a JWT reached the log:\n{log}");
+}
