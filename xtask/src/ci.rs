@@ -28,6 +28,10 @@ pub fn run() -> Result<bool> {
         true => Ok(()),
         false => bail!("generated code is stale (listed above)"),
     })?;
+    step("cargo xtask lint --breaking", || match crate::breaking::run(None)? {
+        true => Ok(()),
+        false => bail!("breaking spec changes are not acknowledged in spec/CHANGELOG.md"),
+    })?;
     step("openapi-spec-validator", || {
         let venv = python_tools(&root)?;
         let validator = venv.join("bin").join("openapi-spec-validator");

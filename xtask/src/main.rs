@@ -1,9 +1,11 @@
 //! Project automation for streamspec, run as `cargo xtask <command>` (an alias in `.cargo/config.toml`).
 //!
 //! - `cargo xtask regenerate [--check]`: writes the generated code (see [`regenerate`]).
-//! - `cargo xtask lint`: checks both specs (see [`lint`]).
+//! - `cargo xtask lint`: checks every spec (see [`lint`]).
+//! - `cargo xtask lint --breaking [--base REV]`: lists what a spec edit breaks (see [`breaking`]).
 //! - `cargo xtask ci`: everything CI runs, in order; what `.ci/run` calls.
 
+mod breaking;
 mod ci;
 mod jsonschema_gen;
 mod lint;
@@ -23,7 +25,12 @@ commands:
   regenerate [--check]
           write the generated code under crates/*/src/generated/ from spec/*.yaml; with --check,
           write nothing and fail, listing every stale file, when the committed code is out of date
+  regenerate --breaking [--base REV]
+          regenerate, then list the breaking changes as `lint --breaking` does
   lint    check spec/*.yaml: operationIds, $refs, schema types, path parameters, what progenitor accepts
+  lint --breaking [--base REV]
+          list the changes since REV (default: the merge base with main) that break clients or servers;
+          fail unless each is acknowledged in spec/CHANGELOG.md
   ci      run every check CI runs: fmt, clippy, lint, the outside OpenAPI validator, doc, tests
 ";
 
@@ -33,7 +40,13 @@ fn main() -> ExitCode {
     let outcome = match arguments.as_slice() {
         ["regenerate"] => regenerate::run(false),
         ["regenerate", "--check"] => regenerate::run(true),
+        ["regenerate", "--breaking"] => regenerate::run(false).and_then(|_| breaking::run(None)),
+        ["regenerate", "--breaking", "--base", base] => {
+            regenerate::run(false).and_then(|_| breaking::run(Some(base)))
+        }
         ["lint"] => lint_command(),
+        ["lint", "--breaking"] => breaking::run(None),
+        ["lint", "--breaking", "--base", base] => breaking::run(Some(base)),
         ["ci"] => ci::run(),
         ["help" | "--help" | "-h"] => {
             print!("{USAGE}");
