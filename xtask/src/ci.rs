@@ -49,6 +49,15 @@ pub fn run() -> Result<bool> {
         check_status("cargo doc", status)
     })?;
     step("cargo test", || cargo(&["test", "--workspace", "--locked"]))?;
+    step("fuzz inputs replayed", || {
+        // The fuzz crate is its own workspace; it shares `target/` so the project's crates build once.
+        let status = Command::new(cargo_binary())
+            .args(["test", "--manifest-path", "fuzz/Cargo.toml", "--locked"])
+            .env("CARGO_TARGET_DIR", root.join("target"))
+            .status()
+            .context("running the fuzz crate's tests")?;
+        check_status("cargo test --manifest-path fuzz/Cargo.toml", status)
+    })?;
     step("schemathesis against the emulator", || schemathesis(&root))?;
     println!("ci: all checks passed");
     Ok(true)

@@ -3,10 +3,12 @@
 //! - `cargo xtask regenerate [--check]`: writes the generated code (see [`regenerate`]).
 //! - `cargo xtask lint`: checks every spec (see [`lint`]).
 //! - `cargo xtask lint --breaking [--base REV]`: lists what a spec edit breaks (see [`breaking`]).
+//! - `cargo xtask fuzz --seconds N`: runs every fuzz target for N seconds (see [`fuzz`]).
 //! - `cargo xtask ci`: everything CI runs, in order; what `.ci/run` calls.
 
 mod breaking;
 mod ci;
+mod fuzz;
 mod jsonschema_gen;
 mod lint;
 mod regenerate;
@@ -31,6 +33,8 @@ commands:
   lint --breaking [--base REV]
           list the changes since REV (default: the merge base with main) that break clients or servers;
           fail unless each is acknowledged in spec/CHANGELOG.md
+  fuzz --seconds N
+          run every cargo fuzz target in fuzz/ for N seconds each (installs cargo-fuzz into target/tools)
   ci      run every check CI runs: fmt, clippy, lint, the outside OpenAPI validator, doc, tests
 ";
 
@@ -47,6 +51,13 @@ fn main() -> ExitCode {
         ["lint"] => lint_command(),
         ["lint", "--breaking"] => breaking::run(None),
         ["lint", "--breaking", "--base", base] => breaking::run(Some(base)),
+        ["fuzz", "--seconds", seconds] => match seconds.parse() {
+            Ok(seconds) => fuzz::run(seconds),
+            Err(_) => {
+                eprintln!("--seconds takes a whole number of seconds, not `{seconds}`");
+                return ExitCode::from(2);
+            }
+        },
         ["ci"] => ci::run(),
         ["help" | "--help" | "-h"] => {
             print!("{USAGE}");
