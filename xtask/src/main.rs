@@ -4,8 +4,10 @@
 //! - `cargo xtask lint`: checks every spec (see [`lint`]).
 //! - `cargo xtask lint --breaking [--base REV]`: lists what a spec edit breaks (see [`breaking`]).
 //! - `cargo xtask fuzz --seconds N`: runs every fuzz target for N seconds (see [`fuzz`]).
+//! - `cargo xtask bench [--seconds N]`: a load run on loopback, with Prism for comparison (see [`bench`]).
 //! - `cargo xtask ci`: everything CI runs, in order; what `.ci/run` calls.
 
+mod bench;
 mod breaking;
 mod ci;
 mod fuzz;
@@ -35,6 +37,9 @@ commands:
           fail unless each is acknowledged in spec/CHANGELOG.md
   fuzz --seconds N
           run every cargo fuzz target in fuzz/ for N seconds each (installs cargo-fuzz into target/tools)
+  bench [--seconds N]
+          build in release, load the emulator (validation on and off) and Prism's mock with wrk, N
+          seconds per workload (default 10), and print one table
   ci      run every check CI runs: fmt, clippy, lint, the outside OpenAPI validator, doc, tests
 ";
 
@@ -53,6 +58,14 @@ fn main() -> ExitCode {
         ["lint", "--breaking", "--base", base] => breaking::run(Some(base)),
         ["fuzz", "--seconds", seconds] => match seconds.parse() {
             Ok(seconds) => fuzz::run(seconds),
+            Err(_) => {
+                eprintln!("--seconds takes a whole number of seconds, not `{seconds}`");
+                return ExitCode::from(2);
+            }
+        },
+        ["bench"] => bench::run(10),
+        ["bench", "--seconds", seconds] => match seconds.parse() {
+            Ok(seconds) => bench::run(seconds),
             Err(_) => {
                 eprintln!("--seconds takes a whole number of seconds, not `{seconds}`");
                 return ExitCode::from(2);

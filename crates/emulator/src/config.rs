@@ -8,6 +8,7 @@
 //! rate_limit_per_minute = 600
 //! debug = false            # also validate every response against the spec
 //! request_timeout_secs = 30 # a request slower than this, its body included, is answered 408
+//! validate_requests = true  # false only to measure what the conformance layer costs
 //!
 //! [[aioz_accounts]]
 //! user_id = "studio"
@@ -49,6 +50,9 @@ pub struct Config {
     pub debug: bool,
     /// How long a request, its body included, may take before it is answered 408.
     pub request_timeout_secs: u64,
+    /// Validate every request against the spec (the default). Off only to measure what validation
+    /// costs: the adapter still refuses what it cannot decode, but not what breaks a rule of the spec.
+    pub validate_requests: bool,
     /// AIOZ accounts; none means one development account, generated on first start.
     pub aioz_accounts: Vec<AiozAccount>,
     /// Storm's users and API key; none means an `admin` with a generated password and a generated key.
@@ -64,6 +68,7 @@ impl Default for Config {
             rate_limit_per_minute: 600,
             debug: false,
             request_timeout_secs: 30,
+            validate_requests: true,
             aioz_accounts: Vec::new(),
             storm: StormConfig::default(),
         }

@@ -27,6 +27,11 @@ use streamspec_server::axum::{
 
 pub use config::Config;
 
+/// The top-level README's Rust samples, compiled (and, unless marked `no_run`, run) as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeSamples;
+
 /// The credentials the emulator accepts, as printed on start.
 #[derive(Debug, Clone)]
 pub struct Credentials {
@@ -67,11 +72,14 @@ impl Emulator {
                 streamspec_server::emulator::routes(publishing, RouterOptions::default()),
             );
         let request_timeout = Duration::from_secs(config.request_timeout_secs);
-        let router = streamspec_server::both(aioz, storm, RouterOptions::default())
-            .merge(emulator_routes)
-            .layer(ConformanceLayer::new(Api::Aioz).validate_responses(config.debug))
-            .layer(ConformanceLayer::new(Api::Storm).validate_responses(config.debug))
-            .layer(ConformanceLayer::new(Api::Emulator).validate_responses(config.debug))
+        let mut router =
+            streamspec_server::both(aioz, storm, RouterOptions::default()).merge(emulator_routes);
+        if config.validate_requests {
+            for api in Api::ALL {
+                router = router.layer(ConformanceLayer::new(api).validate_responses(config.debug));
+            }
+        }
+        let router = router
             .layer(axum::middleware::from_fn(move |request, next| {
                 limit_logins(login_limit.clone(), request, next)
             }))

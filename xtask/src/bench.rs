@@ -1,0 +1,410 @@
+//! `cargo xtask bench [--seconds N]`: a load run on loopback, printed as one table.
+//!
+//! Builds the emulator in release, starts it on 127.0.0.1 with an on-disk database (with the
+//! conformance layer on, then off), and drives each workload with `wrk` for N seconds (default 10):
+//! get, list, create, update and the ingest settings patch. Where `npx` is available, Stoplight Prism's
+//! mock server (installed into `target/prism`, pinned) serves the same specs and takes the same
+//! requests, and the table shows how many times faster the emulator with validation is.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+const PRISM: &str = "@stoplight/prism-cli@5.16.0";
+const TOKEN: &str = "bench-token";
+const API_KEY: &str = "bench-api-key";
+/// Connections and threads of every wrk run.
+const CONNECTIONS: &str = "32";
+const THREADS: &str = "2";
+
+/// One measured run.
+#[derive(Debug, Clone, Copy)]
+struct Figures {
+    requests_per_second: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    /// Responses that were not 2xx, as wrk counts them.
+    errors: u64,
+}
+
+/// One workload: a request wrk repeats.
+struct Workload {
+    name: &'static str,
+    method: &'static str,
+    /// The path on the emulator; Prism serves AIOZ without the `/api` prefix of its server URL.
+    path: String,
+    prism_path: String,
+    /// Whether it goes to the Storm spec's Prism.
+    storm: bool,
+    body: Option<&'static str>,
+}
+
+pub fn run(seconds: u64) -> Result<bool> {
+    let root = crate::project_root();
+    if Command::new("wrk").arg("--version").output().is_err() {
+        bail!("`wrk` is not installed; on Debian or Ubuntu: `apt-get install wrk`");
+    }
+    cargo(&["build", "--release", "--locked", "-p", "streamspec-emulator"])?;
+    let dir = root.join("target/bench");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+
+    let mut rows: Vec<(String, Vec<Option<Figures>>)> = Vec::new();
+    let mut columns = vec!["emulator, validation on", "emulator, validation off"];
+    for (column, validate) in [true, false].into_iter().enumerate() {
+        let (mut emulator, address) = start_emulator(&root, &dir, validate)?;
+        let outcome = (|| -> Result<()> {
+            let id = create_key(address)?;
+            for workload in workloads(&id) {
+                let url = format!("http://{address}{}", workload.path);
+                let figures = wrk(&dir, &workload, &url, seconds)?;
+                record(&mut rows, workload.name, column, figures);
+            }
+            Ok(())
+        })();
+        let _ = emulator.kill();
+        let _ = emulator.wait();
+        outcome?;
+    }
+    if Command::new("npx").arg("--version").output().is_ok_and(|output| output.status.success()) {
+        columns.push("Prism mock");
+        let prism = install_prism(&root)?;
+        let mut aioz = start_prism(&prism, &root.join("spec/aioz-stream.yaml"))?;
+        let mut storm = start_prism(&prism, &root.join("spec/storm.yaml"))?;
+        let outcome = (|| -> Result<()> {
+            for workload in workloads("0b6f8c1e-54b7-4d0e-9a43-3c2f0f6f1d2a") {
+                let address = if workload.storm { storm.1 } else { aioz.1 };
+                let url = format!("http://{address}{}", workload.prism_path);
+                let figures = wrk(&dir, &workload, &url, seconds)?;
+                record(&mut rows, workload.name, 2, figures);
+            }
+            Ok(())
+        })();
+        for child in [&mut aioz.0, &mut storm.0] {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        outcome?;
+    } else {
+        println!("bench: `npx` not found, so Prism is not measured");
+    }
+
+    let table = render(&columns, &rows, seconds);
+    println!("\n{table}");
+    std::fs::write(dir.join("results.md"), &table)?;
+    println!("bench: the table is also in target/bench/results.md");
+    Ok(true)
+}
+
+fn workloads(id: &str) -> Vec<Workload> {
+    let aioz = |name, method, path: String, body| Workload {
+        name,
+        method,
+        prism_path: path.clone(),
+        path: format!("/api{path}"),
+        storm: false,
+        body,
+    };
+    vec![
+        aioz("get", "GET", format!("/live_streams/{id}"), None),
+        aioz("list", "GET", "/live_streams?limit=25".to_owned(), None),
+        aioz(
+            "create",
+            "POST",
+            "/live_streams".to_owned(),
+            Some(r#"{"name": "bench", "save": true}"#),
+        ),
+        aioz(
+            "update",
+            "PUT",
+            format!("/live_streams/{id}"),
+            Some(r#"{"name": "renamed", "save": false}"#),
+        ),
+        Workload {
+            name: "ingest settings patch",
+            method: "PATCH",
+            path: "/api/applications/live/settings/ingest".to_owned(),
+            prism_path: "/api/applications/live/settings/ingest".to_owned(),
+            storm: true,
+            body: Some(
+                r#"{"data": {"attributes": {"authorizationEnabled": true, "authType": "local", "authUsers": [{"username": "admin", "password": "qwerty123"}]}}}"#,
+            ),
+        },
+    ]
+}
+
+fn record(
+    rows: &mut Vec<(String, Vec<Option<Figures>>)>,
+    name: &str,
+    column: usize,
+    figures: Figures,
+) {
+    let row = match rows.iter().position(|(row, _)| row == name) {
+        Some(index) => &mut rows[index].1,
+        None => {
+            rows.push((name.to_owned(), vec![None; 3]));
+            &mut rows.last_mut().unwrap().1
+        }
+    };
+    row[column] = Some(figures);
+}
+
+fn render(columns: &[&str], rows: &[(String, Vec<Option<Figures>>)], seconds: u64) -> String {
+    let machine = machine();
+    let date = Command::new("date")
+        .arg("+%Y-%m-%d")
+        .output()
+        .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+        .unwrap_or_default();
+    let mut out = format!(
+        "Load run of {date} on {machine}: `wrk -t{THREADS} -c{CONNECTIONS} -d{seconds}s --latency` per \
+         cell, on loopback, wrk and the server sharing the machine. Requests per second, then p50 / p99 \
+         latency.\n\n| workload | {} |",
+        columns.join(" | ")
+    );
+    let prism = columns.len() == 3;
+    if prism {
+        out.push_str(" validation on ÷ Prism |");
+    }
+    out.push_str(&format!("\n|{}\n", " --- |".repeat(columns.len() + 1 + usize::from(prism))));
+    for (name, cells) in rows {
+        out.push_str(&format!("| {name} |"));
+        for cell in cells.iter().take(columns.len()) {
+            match cell {
+                Some(f) => {
+                    let errors = if f.errors > 0 {
+                        format!(", {} non-2xx", f.errors)
+                    } else {
+                        String::new()
+                    };
+                    out.push_str(&format!(
+                        " {} /s ({:.2} / {:.2} ms{errors}) |",
+                        thousands(f.requests_per_second),
+                        f.p50_ms,
+                        f.p99_ms
+                    ));
+                }
+                None => out.push_str(" - |"),
+            }
+        }
+        if prism {
+            match (cells[0], cells[2]) {
+                (Some(ours), Some(theirs)) if theirs.requests_per_second > 0.0 => out.push_str(
+                    &format!(" {:.1}× |", ours.requests_per_second / theirs.requests_per_second),
+                ),
+                _ => out.push_str(" - |"),
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn thousands(value: f64) -> String {
+    let digits = format!("{:.0}", value);
+    let mut out = String::new();
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+fn machine() -> String {
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| {
+            let line = text.lines().find(|line| line.starts_with("MemTotal:"))?.to_owned();
+            let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(format!(", {:.0} GiB", kib / 1024.0 / 1024.0))
+        })
+        .unwrap_or_default();
+    format!("{cores} cores{memory}, {}", std::env::consts::ARCH)
+}
+
+/// Runs wrk for one workload and reads its summary.
+fn wrk(dir: &Path, workload: &Workload, url: &str, seconds: u64) -> Result<Figures> {
+    let script = dir.join(format!("{}.lua", workload.name.replace(' ', "-")));
+    let mut lua = format!("wrk.method = \"{}\"\n", workload.method);
+    lua.push_str(&format!("wrk.headers[\"Authorization\"] = \"Bearer {TOKEN}\"\n"));
+    lua.push_str(&format!("wrk.headers[\"X-Api-Key\"] = \"{API_KEY}\"\n"));
+    if let Some(body) = workload.body {
+        lua.push_str("wrk.headers[\"Content-Type\"] = \"application/json\"\n");
+        lua.push_str(&format!("wrk.body = [[{body}]]\n"));
+    }
+    std::fs::write(&script, lua)?;
+    println!("bench: {} {url} for {seconds} s", workload.method);
+    let output = Command::new("wrk")
+        .args(["-t", THREADS, "-c", CONNECTIONS, "-d", &format!("{seconds}s"), "--latency", "-s"])
+        .arg(&script)
+        .arg(url)
+        .output()
+        .context("running wrk")?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    parse_wrk(&text).with_context(|| format!("reading wrk's output:\n{text}"))
+}
+
+fn parse_wrk(text: &str) -> Result<Figures> {
+    let field = |prefix: &str| -> Option<&str> {
+        text.lines().map(str::trim).find_map(|line| line.strip_prefix(prefix)).map(str::trim)
+    };
+    let requests_per_second: f64 = field("Requests/sec:").context("no Requests/sec")?.parse()?;
+    let p50_ms = duration_ms(field("50%").context("no p50")?)?;
+    let p99_ms = duration_ms(field("99%").context("no p99")?)?;
+    let errors = field("Non-2xx or 3xx responses:").map_or(Ok(0), str::parse)?;
+    Ok(Figures { requests_per_second, p50_ms, p99_ms, errors })
+}
+
+/// `640.00us`, `1.73ms`, `2.01s` in milliseconds.
+fn duration_ms(text: &str) -> Result<f64> {
+    let (number, factor) = if let Some(number) = text.strip_suffix("us") {
+        (number, 0.001)
+    } else if let Some(number) = text.strip_suffix("ms") {
+        (number, 1.0)
+    } else if let Some(number) = text.strip_suffix('s') {
+        (number, 1000.0)
+    } else {
+        bail!("an unknown duration: {text}");
+    };
+    Ok(number.parse::<f64>()? * factor)
+}
+
+fn start_emulator(root: &Path, dir: &Path, validate: bool) -> Result<(Child, SocketAddr)> {
+    let name = if validate { "on" } else { "off" };
+    let config = dir.join(format!("config-{name}.toml"));
+    std::fs::write(
+        &config,
+        format!(
+            "rate_limit_per_minute = 4000000000\nvalidate_requests = {validate}\n\n\
+             [[aioz_accounts]]\nuser_id = \"bench\"\npublic_key = \"pk_bench\"\nsecret_key = \"sk_bench\"\n\
+             token = \"{TOKEN}\"\n\n[storm]\napi_key = \"{API_KEY}\"\n"
+        ),
+    )?;
+    let binary = root.join("target/release/streamspec-emulator");
+    let mut child = Command::new(&binary)
+        .args(["--listen", "127.0.0.1:0", "--db"])
+        .arg(dir.join(format!("emulator-{name}.sqlite")))
+        .arg("--config")
+        .arg(&config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {}", binary.display()))?;
+    let mut lines = BufReader::new(child.stdout.take().context("the emulator's stdout")?).lines();
+    let address = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            line.strip_prefix("streamspec-emulator listening on http://")
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|address| address.parse().ok())
+        })
+        .context("the emulator printed no address")?;
+    std::thread::spawn(move || lines.for_each(drop));
+    Ok((child, address))
+}
+
+/// Creates a live stream key with a plain HTTP/1.1 request; its id.
+fn create_key(address: SocketAddr) -> Result<String> {
+    let body = r#"{"name": "bench", "save": true}"#;
+    let mut stream = TcpStream::connect(address)?;
+    write!(
+        stream,
+        "POST /api/live_streams HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {TOKEN}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer)?;
+    let json = answer.split_once("\r\n\r\n").map(|(_, body)| body).unwrap_or_default();
+    let value: serde_json::Value = serde_json::from_str(json).context("the create answer")?;
+    value["data"]["id"].as_str().map(str::to_owned).context("the create answer has no id")
+}
+
+/// Prism, installed into `target/prism` when missing.
+fn install_prism(root: &Path) -> Result<PathBuf> {
+    let dir = root.join("target/prism");
+    let binary = dir.join("node_modules/.bin/prism");
+    if binary.exists() {
+        return Ok(binary);
+    }
+    println!("bench: installing {PRISM} into target/prism");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("package.json"), "{\"private\": true}\n")?;
+    let status = Command::new("npm")
+        .args(["install", "--no-audit", "--no-fund", PRISM])
+        .current_dir(&dir)
+        .status()
+        .context("running npm install")?;
+    if !status.success() || !binary.exists() {
+        bail!("installing {PRISM} failed");
+    }
+    Ok(binary)
+}
+
+fn start_prism(binary: &Path, spec: &Path) -> Result<(Child, SocketAddr)> {
+    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let address = SocketAddr::from(([127, 0, 0, 1], port));
+    let child = Command::new(binary)
+        .args(["mock", "-h", "127.0.0.1", "-p", &port.to_string()])
+        .arg(spec)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting prism")?;
+    let started = Instant::now();
+    while TcpStream::connect(address).is_err() {
+        if started.elapsed() > Duration::from_secs(60) {
+            bail!("prism did not start listening on {address} within 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Ok((child, address))
+}
+
+fn cargo(arguments: &[&str]) -> Result<()> {
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
+        .args(arguments)
+        .status()
+        .context("running cargo")?;
+    if !status.success() {
+        bail!("cargo {} failed", arguments.join(" "));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_wrk_output() {
+        let text = "Running 10s test @ http://127.0.0.1:8080/api/live_streams/x
+  2 threads and 32 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency   424.84us  182.68us   4.58ms   76.99%
+  Latency Distribution
+     50%  418.00us
+     75%  500.00us
+     90%  600.00us
+     99%    0.95ms
+  760344 requests in 10.10s, 300.00MB read
+  Non-2xx or 3xx responses: 12
+Requests/sec:  75278.75
+Transfer/sec:     29.70MB
+";
+        let figures = parse_wrk(text).unwrap();
+        assert_eq!(figures.requests_per_second, 75278.75);
+        assert!((figures.p50_ms - 0.418).abs() < 1e-9 && (figures.p99_ms - 0.95).abs() < 1e-9);
+        assert_eq!(figures.errors, 12);
+        assert_eq!(thousands(75278.75), "75,279");
+        assert_eq!(duration_ms("2.5s").unwrap(), 2500.0);
+    }
+}
