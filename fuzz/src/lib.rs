@@ -47,13 +47,28 @@ pub fn check_payload(data: &[u8]) {
             let Some(schema) = operation.request() else { continue };
             if let Err(violations) = schema.validate(&payload) {
                 assert!(!violations.is_empty());
-                if let Some(secret) = long_string(&payload) {
+                // Property names are named in messages on purpose ("`x` was unexpected"): a value
+                // that also occurs in a name cannot be told apart from it.
+                if let Some(secret) =
+                    long_string(&payload).filter(|value| !in_a_key(&payload, value))
+                {
                     for violation in violations {
                         assert!(!violation.message.contains(secret), "{}", violation.message);
                     }
                 }
             }
         }
+    }
+}
+
+/// Whether `text` occurs in a property name anywhere in `value`.
+fn in_a_key(value: &serde_json::Value, text: &str) -> bool {
+    match value {
+        serde_json::Value::Array(items) => items.iter().any(|item| in_a_key(item, text)),
+        serde_json::Value::Object(map) => {
+            map.iter().any(|(key, item)| key.contains(text) || in_a_key(item, text))
+        }
+        _ => false,
     }
 }
 
