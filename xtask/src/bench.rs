@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+use crate::ci::cargo;
+
 const PRISM: &str = "@stoplight/prism-cli@5.16.0";
 const TOKEN: &str = "bench-token";
 const API_KEY: &str = "bench-api-key";
@@ -367,17 +369,6 @@ fn start_prism(binary: &Path, spec: &Path) -> Result<(Child, SocketAddr)> {
         std::thread::sleep(Duration::from_millis(200));
     }
     Ok((child, address))
-}
-
-fn cargo(arguments: &[&str]) -> Result<()> {
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
-        .args(arguments)
-        .status()
-        .context("running cargo")?;
-    if !status.success() {
-        bail!("cargo {} failed", arguments.join(" "));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

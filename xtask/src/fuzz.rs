@@ -71,14 +71,18 @@ fn install(root: &Path) -> Result<std::path::PathBuf> {
         .is_ok_and(|output| String::from_utf8_lossy(&output.stdout).contains(CARGO_FUZZ_VERSION));
     if !installed {
         println!("fuzz: installing cargo-fuzz {CARGO_FUZZ_VERSION} into target/tools");
-        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
-            .args(["install", "cargo-fuzz", "--locked", "--version", CARGO_FUZZ_VERSION, "--root"])
-            .arg(&tools)
-            .status()
-            .context("installing cargo-fuzz")?;
-        if !status.success() {
-            bail!("installing cargo-fuzz failed");
-        }
+        crate::ci::run_command(
+            Command::new(crate::ci::cargo_binary())
+                .args([
+                    "install",
+                    "cargo-fuzz",
+                    "--locked",
+                    "--version",
+                    CARGO_FUZZ_VERSION,
+                    "--root",
+                ])
+                .arg(&tools),
+        )?;
     }
     Ok(binary)
 }

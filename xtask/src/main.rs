@@ -56,20 +56,14 @@ fn main() -> ExitCode {
         ["lint"] => lint_command(),
         ["lint", "--breaking"] => breaking::run(None),
         ["lint", "--breaking", "--base", base] => breaking::run(Some(base)),
-        ["fuzz", "--seconds", seconds] => match seconds.parse() {
-            Ok(seconds) => fuzz::run(seconds),
-            Err(_) => {
-                eprintln!("--seconds takes a whole number of seconds, not `{seconds}`");
-                return ExitCode::from(2);
-            }
+        ["fuzz", "--seconds", seconds] => match parse_seconds(seconds) {
+            Some(seconds) => fuzz::run(seconds),
+            None => return ExitCode::from(2),
         },
         ["bench"] => bench::run(10),
-        ["bench", "--seconds", seconds] => match seconds.parse() {
-            Ok(seconds) => bench::run(seconds),
-            Err(_) => {
-                eprintln!("--seconds takes a whole number of seconds, not `{seconds}`");
-                return ExitCode::from(2);
-            }
+        ["bench", "--seconds", seconds] => match parse_seconds(seconds) {
+            Some(seconds) => bench::run(seconds),
+            None => return ExitCode::from(2),
         },
         ["ci"] => ci::run(),
         ["help" | "--help" | "-h"] => {
@@ -89,6 +83,15 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The value of `--seconds`, or `None` after saying what is wrong with it.
+fn parse_seconds(text: &str) -> Option<u64> {
+    let seconds = text.parse().ok().filter(|seconds| *seconds > 0);
+    if seconds.is_none() {
+        eprintln!("--seconds takes a whole number of seconds above 0, not `{text}`");
+    }
+    seconds
 }
 
 /// The workspace root: xtask lives one level below it.

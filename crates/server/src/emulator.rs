@@ -2,21 +2,10 @@
 //!
 //! Routes are under `/_emulator/`, outside both vendor APIs. Errors are `{"message": ...}`, as Storm's.
 
-use serde_json::json;
-
-use crate::adapter::ErrorEnvelope;
-
 #[path = "generated/emulator.rs"]
 mod generated;
 
 pub use generated::*;
 
-/// `{"message": ...}`.
-#[derive(Debug, Clone, Copy)]
-pub struct Envelope;
-
-impl ErrorEnvelope for Envelope {
-    fn body(message: &str) -> serde_json::Value {
-        json!({"message": message})
-    }
-}
+/// `{"message": ...}`: the emulator's operations answer errors as Storm does.
+pub use crate::storm::Envelope;
