@@ -235,8 +235,12 @@ fn machine() -> String {
 fn wrk(dir: &Path, workload: &Workload, url: &str, seconds: u64) -> Result<Figures> {
     let script = dir.join(format!("{}.lua", workload.name.replace(' ', "-")));
     let mut lua = format!("wrk.method = \"{}\"\n", workload.method);
-    lua.push_str(&format!("wrk.headers[\"Authorization\"] = \"Bearer {TOKEN}\"\n"));
-    lua.push_str(&format!("wrk.headers[\"X-Api-Key\"] = \"{API_KEY}\"\n"));
+    // Each API with its own credentials: Storm would try a bearer token before its API key.
+    if workload.storm {
+        lua.push_str(&format!("wrk.headers[\"X-Api-Key\"] = \"{API_KEY}\"\n"));
+    } else {
+        lua.push_str(&format!("wrk.headers[\"Authorization\"] = \"Bearer {TOKEN}\"\n"));
+    }
     if let Some(body) = workload.body {
         lua.push_str("wrk.headers[\"Content-Type\"] = \"application/json\"\n");
         lua.push_str(&format!("wrk.body = [[{body}]]\n"));

@@ -4,8 +4,8 @@
 //! it is answered: every 2xx survives a `kill -9`. The schema is versioned by the migrations in this module.
 
 use std::path::Path;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, mpsc};
 
 use anyhow::{Context, Result};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
@@ -79,23 +79,44 @@ const MIGRATIONS: &[&str] = &[
      CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);",
 ];
 
-/// SQLite: one writing connection behind a mutex (one writer at a time is what SQLite allows anyway),
-/// and for an on-disk database a few read-only connections, so reads go on while a write waits for
-/// its `fsync`.
-#[derive(Debug)]
+/// SQLite. An on-disk database has a writer thread that commits the writes waiting for it together,
+/// one transaction and one `fsync` for all of them (group commit), and a few read-only connections, so
+/// reads go on while a write waits for its `fsync`. An in-memory database is one connection.
 pub struct Sqlite {
-    connection: Mutex<Connection>,
+    writer: Writer,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
 }
 
+impl std::fmt::Debug for Sqlite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sqlite").field("readers", &self.readers.len()).finish_non_exhaustive()
+    }
+}
+
+enum Writer {
+    /// The one connection of an in-memory database.
+    Direct(Mutex<Connection>),
+    /// The queue of the writer thread.
+    Batched(mpsc::Sender<Job>),
+}
+
+/// A write for the writer thread: given the connection (or `None` when the batch could not begin), it
+/// does its work inside the batch's transaction and returns what to do once the batch has committed.
+type Job = Box<dyn FnOnce(Option<&Connection>) -> Completion + Send>;
+/// Answers a write's caller, with its result if the batch committed, or the commit's error.
+type Completion = Box<dyn FnOnce(std::result::Result<(), String>) + Send>;
+
 /// As many readers as a busy server has threads running handlers.
 const READERS: usize = 4;
+/// The most writes one transaction commits.
+const BATCH: usize = 512;
 
 impl Sqlite {
     /// Opens (or creates) the database at `path`; `:memory:` for a throwaway one. Runs migrations.
     pub fn open(path: &Path) -> Result<Self> {
-        let connection = if path == Path::new(":memory:") {
+        let in_memory = path == Path::new(":memory:");
+        let connection = if in_memory {
             Connection::open_in_memory()?
         } else {
             Connection::open(path).with_context(|| format!("opening {}", path.display()))?
@@ -114,50 +135,133 @@ impl Sqlite {
                 ))
                 .with_context(|| format!("migrating the database to version {}", index + 1))?;
         }
-        // An in-memory database is private to its connection, so it has no readers.
-        let readers = if path == Path::new(":memory:") {
-            Vec::new()
-        } else {
-            (0..READERS)
-                .map(|_| {
-                    let reader = Connection::open_with_flags(
-                        path,
-                        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                    )?;
-                    reader.busy_timeout(std::time::Duration::from_secs(5))?;
-                    Ok(Mutex::new(reader))
-                })
-                .collect::<Result<_>>()
-                .with_context(|| format!("opening {} for reading", path.display()))?
-        };
-        Ok(Self { connection: Mutex::new(connection), readers, next_reader: AtomicUsize::new(0) })
-    }
-
-    /// Runs a write. It may wait for the lock, for another process's transaction (up to the busy
-    /// timeout) and for `fsync`, so on a multi-threaded runtime it tells tokio it blocks: the other
-    /// tasks, and the timers, move to another thread instead of waiting with it.
-    fn with<T>(&self, work: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
-        let run = || Ok(work(&*lock(&self.connection)?)?);
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime)
-                if runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread =>
-            {
-                tokio::task::block_in_place(run)
-            }
-            _ => run(),
+        if in_memory {
+            return Ok(Self {
+                writer: Writer::Direct(Mutex::new(connection)),
+                readers: Vec::new(),
+                next_reader: AtomicUsize::new(0),
+            });
         }
+        let readers = (0..READERS)
+            .map(|_| {
+                let reader = Connection::open_with_flags(
+                    path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                reader.busy_timeout(std::time::Duration::from_secs(5))?;
+                Ok(Mutex::new(reader))
+            })
+            .collect::<Result<_>>()
+            .with_context(|| format!("opening {} for reading", path.display()))?;
+        let (jobs, queue) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || write_batches(&connection, &queue))
+            .context("starting the database writer")?;
+        Ok(Self { writer: Writer::Batched(jobs), readers, next_reader: AtomicUsize::new(0) })
     }
 
-    /// Runs a read on a free reader, or waits for one in turn; without readers, on the writer.
+    /// Runs a write and answers once it is committed. It may wait for the writer, for another
+    /// process's transaction (up to the busy timeout) and for `fsync`, so on a multi-threaded runtime
+    /// it tells tokio it blocks: the other tasks, and the timers, move to another thread meanwhile.
+    fn with<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let jobs = match &self.writer {
+            Writer::Direct(connection) => {
+                return blocking(|| Ok(work(&*lock(connection)?)?));
+            }
+            Writer::Batched(jobs) => jobs,
+        };
+        let (answer, answered) = mpsc::sync_channel::<Result<T>>(1);
+        let job: Job = Box::new(move |connection| {
+            let outcome = match connection {
+                Some(connection) => in_savepoint(connection, work),
+                None => Err(anyhow::anyhow!("the write could not begin")),
+            };
+            Box::new(move |committed| {
+                let outcome = match committed {
+                    Ok(()) => outcome,
+                    Err(error) => Err(anyhow::anyhow!("committing the write failed: {error}")),
+                };
+                let _ = answer.send(outcome);
+            })
+        });
+        jobs.send(job).map_err(|_| anyhow::anyhow!("the database writer has stopped"))?;
+        blocking(|| {
+            answered.recv().map_err(|_| anyhow::anyhow!("the database writer has stopped"))?
+        })
+    }
+
+    /// Runs a read on a free reader, or waits for one in turn; in memory, on the one connection.
     fn read<T>(&self, work: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
-        if self.readers.is_empty() {
-            return self.with(work);
+        if let Writer::Direct(connection) = &self.writer {
+            return blocking(|| Ok(work(&*lock(connection)?)?));
         }
         if let Some(reader) = self.readers.iter().find_map(|reader| reader.try_lock().ok()) {
             return Ok(work(&reader)?);
         }
         let turn = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
         Ok(work(&*lock(&self.readers[turn])?)?)
+    }
+}
+
+/// The writer thread: takes every write waiting (up to [`BATCH`]), runs them in one transaction, each
+/// in a savepoint of its own so that one failing leaves the others, commits, then answers them all.
+fn write_batches(connection: &Connection, queue: &mpsc::Receiver<Job>) {
+    while let Ok(first) = queue.recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < BATCH {
+            match queue.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        let begun = connection.execute_batch("BEGIN IMMEDIATE");
+        let completions: Vec<Completion> =
+            jobs.into_iter().map(|job| job(begun.is_ok().then_some(connection))).collect();
+        let committed = match begun {
+            Ok(()) => connection.execute_batch("COMMIT").map_err(|error| {
+                let _ = connection.execute_batch("ROLLBACK");
+                error.to_string()
+            }),
+            Err(error) => Err(error.to_string()),
+        };
+        if let Err(error) = &committed {
+            tracing::error!(%error, "a batch of writes failed");
+        }
+        for complete in completions {
+            complete(committed.clone());
+        }
+    }
+}
+
+/// Runs `work` in a savepoint: on an error, what it did is undone and the batch goes on.
+fn in_savepoint<T>(
+    connection: &Connection,
+    work: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+) -> Result<T> {
+    connection.execute_batch("SAVEPOINT write")?;
+    match work(connection) {
+        Ok(value) => {
+            connection.execute_batch("RELEASE write")?;
+            Ok(value)
+        }
+        Err(error) => {
+            connection.execute_batch("ROLLBACK TO write; RELEASE write")?;
+            Err(error.into())
+        }
+    }
+}
+
+/// Runs blocking work; on a multi-threaded runtime, tells tokio first.
+fn blocking<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) if runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(work)
+        }
+        _ => work(),
     }
 }
 
@@ -187,7 +291,8 @@ macro_rules! key_columns {
 
 impl Storage for Sqlite {
     fn insert_key(&self, key: &StoredKey) -> Result<()> {
-        self.with(|c| {
+        let key = key.clone();
+        self.with(move |c| {
             c.prepare_cached(concat!(
                 "INSERT INTO live_stream_keys (",
                 key_columns!(),
@@ -249,7 +354,9 @@ impl Storage for Sqlite {
         save: bool,
         at: &str,
     ) -> Result<Option<StoredKey>> {
-        self.with(|c| {
+        let (account, id, name, at) =
+            (account.to_owned(), id.to_owned(), name.to_owned(), at.to_owned());
+        self.with(move |c| {
             c.prepare_cached(concat!(
                 "UPDATE live_stream_keys SET name = ?3, save = ?4, updated_at = ?5
                  WHERE account = ?1 AND id = ?2 RETURNING ",
@@ -261,7 +368,8 @@ impl Storage for Sqlite {
     }
 
     fn delete_key(&self, account: &str, id: &str) -> Result<bool> {
-        self.with(|c| {
+        let (account, id) = (account.to_owned(), id.to_owned());
+        self.with(move |c| {
             c.prepare_cached("DELETE FROM live_stream_keys WHERE account = ?1 AND id = ?2")?
                 .execute(params![account, id])
         })
@@ -269,7 +377,8 @@ impl Storage for Sqlite {
     }
 
     fn create_application(&self, name: &str, kind: &str, ingest: Option<&str>) -> Result<bool> {
-        self.with(|c| {
+        let (name, kind, ingest) = (name.to_owned(), kind.to_owned(), ingest.map(str::to_owned));
+        self.with(move |c| {
             c.execute(
                 "INSERT OR IGNORE INTO applications (name, kind, ingest) VALUES (?1, ?2, ?3)",
                 params![name, kind, ingest],
@@ -279,7 +388,8 @@ impl Storage for Sqlite {
     }
 
     fn delete_application(&self, name: &str) -> Result<bool> {
-        self.with(|c| {
+        let name = name.to_owned();
+        self.with(move |c| {
             c.execute("DELETE FROM streams WHERE application = ?1", params![name])?;
             c.execute("DELETE FROM applications WHERE name = ?1", params![name])
         })
@@ -298,14 +408,17 @@ impl Storage for Sqlite {
     }
 
     fn set_ingest(&self, name: &str, ingest: &str) -> Result<()> {
-        self.with(|c| {
+        let (name, ingest) = (name.to_owned(), ingest.to_owned());
+        self.with(move |c| {
             c.execute("UPDATE applications SET ingest = ?2 WHERE name = ?1", params![name, ingest])
                 .map(|_| ())
         })
     }
 
     fn create_stream(&self, application: &str, key: &str, source: &str) -> Result<bool> {
-        self.with(|c| {
+        let (application, key, source) =
+            (application.to_owned(), key.to_owned(), source.to_owned());
+        self.with(move |c| {
             c.execute(
                 "INSERT OR IGNORE INTO streams (application, stream_key, source) VALUES (?1, ?2, ?3)",
                 params![application, key, source],
@@ -334,7 +447,8 @@ impl Storage for Sqlite {
     }
 
     fn set_setting(&self, name: &str, value: &str) -> Result<()> {
-        self.with(|c| {
+        let (name, value) = (name.to_owned(), value.to_owned());
+        self.with(move |c| {
             c.execute("INSERT INTO settings (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET value = ?2", params![name, value])
                 .map(|_| ())
         })
@@ -407,6 +521,36 @@ mod tests {
         }
         assert!(store.delete_key("a", "0").unwrap());
         assert_eq!(store.key("a", "0").unwrap(), None);
+    }
+
+    #[test]
+    fn a_failing_write_leaves_the_rest_of_its_batch() {
+        let dir = std::env::temp_dir().join(format!("streamspec-batch-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("db.sqlite");
+        let _ = std::fs::remove_file(&path);
+        let store = std::sync::Arc::new(Sqlite::open(&path).unwrap());
+        store.insert_key(&key("taken", "first", "2026-01-01")).unwrap();
+        // Many writers at once, so batches hold several writes; every third one reuses an id.
+        let outcomes: Vec<(usize, bool)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..60)
+                .map(|n| {
+                    let store = store.clone();
+                    scope.spawn(move || {
+                        let id = if n % 3 == 0 { "taken".to_owned() } else { format!("k{n}") };
+                        (n, store.insert_key(&key(&id, "x", "2026-01-02")).is_ok())
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|handle| handle.join().unwrap()).collect()
+        });
+        for (n, ok) in outcomes {
+            assert_eq!(ok, n % 3 != 0, "write {n}");
+        }
+        let query =
+            KeyQuery { search: None, sort_by: "created_at", descending: false, limit: 100, offset: 0 };
+        assert_eq!(store.keys("a", &query).unwrap().1, 41, "40 new keys and the first");
+        assert_eq!(store.key("a", "taken").unwrap().unwrap().name, "first");
     }
 
     #[test]
