@@ -77,6 +77,11 @@ const MIGRATIONS: &[&str] = &[
      CREATE TABLE streams (application TEXT NOT NULL, stream_key TEXT NOT NULL, source TEXT NOT NULL,
         PRIMARY KEY (application, stream_key));
      CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);",
+    // A page of keys in any of the three orders is read straight off an index, with no sort.
+    "CREATE INDEX live_stream_keys_created ON live_stream_keys (account, created_at, id);
+     CREATE INDEX live_stream_keys_updated ON live_stream_keys (account, updated_at, id);
+     CREATE INDEX live_stream_keys_name ON live_stream_keys (account, name, id);
+     DROP INDEX live_stream_keys_account;",
 ];
 
 /// SQLite. An on-disk database has a writer thread that commits the writes waiting for it together,
@@ -121,7 +126,7 @@ impl Sqlite {
         } else {
             Connection::open(path).with_context(|| format!("opening {}", path.display()))?
         };
-        connection.busy_timeout(std::time::Duration::from_secs(5))?;
+        configure(&connection)?;
         connection.pragma_update(None, "journal_mode", "WAL")?;
         connection.pragma_update(None, "synchronous", "FULL")?;
         let version: i64 = connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
@@ -148,7 +153,7 @@ impl Sqlite {
                     path,
                     OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
                 )?;
-                reader.busy_timeout(std::time::Duration::from_secs(5))?;
+                configure(&reader)?;
                 Ok(Mutex::new(reader))
             })
             .collect::<Result<_>>()
@@ -255,6 +260,15 @@ fn in_savepoint<T>(
     }
 }
 
+/// What every connection shares: a busy timeout, and plans that do not depend on bound values, since
+/// a value the planner looked at (a `LIMIT`, say) makes SQLite prepare the statement again on every
+/// run, which cost a page of keys two thirds of its time.
+fn configure(connection: &Connection) -> rusqlite::Result<()> {
+    connection.busy_timeout(std::time::Duration::from_secs(5))?;
+    connection.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+    Ok(())
+}
+
 /// Runs blocking work; on a multi-threaded runtime, tells tokio first.
 fn blocking<T>(work: impl FnOnce() -> T) -> T {
     match tokio::runtime::Handle::try_current() {
@@ -327,21 +341,31 @@ impl Storage for Sqlite {
     fn keys(&self, account: &str, query: &KeyQuery) -> Result<(Vec<StoredKey>, i64)> {
         // `sort_by` is one of three column names chosen in code, never text from a request.
         let order = if query.descending { "DESC" } else { "ASC" };
-        let pattern = query.search.as_ref().map(|search| format!("%{}%", escape_like(search)));
+        let search = query.search.as_deref();
         self.read(|c| {
-            let filter = "account = ?1 AND (?2 IS NULL OR name LIKE ?2 ESCAPE '\\')";
-            let total: i64 = c
-                .prepare_cached(&format!("SELECT COUNT(*) FROM live_stream_keys WHERE {filter}"))?
-                .query_row(params![account, pattern], |row| row.get(0))?;
-            let mut statement = c.prepare_cached(&format!(
+            // Two statements rather than `?2 IS NULL OR ...`, so that the common one (no search) has the
+            // plain plan; plans do not look at bound values (see `configure`). `instr`, not `LIKE`, so
+            // `%` or `_` in a search need no escaping; case-insensitive for ASCII, as `LIKE` is.
+            let filter = match search {
+                None => "account = ?1",
+                Some(_) => "account = ?1 AND instr(lower(name), lower(?2)) > 0",
+            };
+            let mut count =
+                c.prepare_cached(&format!("SELECT COUNT(*) FROM live_stream_keys WHERE {filter}"))?;
+            let mut page = c.prepare_cached(&format!(
                 "SELECT {} FROM live_stream_keys WHERE {filter}
                  ORDER BY {} {order}, id {order} LIMIT ?3 OFFSET ?4",
                 key_columns!(),
                 query.sort_by
             ))?;
-            let keys = statement
-                .query_map(params![account, pattern, query.limit, query.offset], key_from_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let total: i64 = match search {
+                None => count.query_row(params![account], |row| row.get(0))?,
+                Some(search) => count.query_row(params![account, search], |row| row.get(0))?,
+            };
+            // Without a search, `?2` is in no clause; binding it (to NULL) changes nothing.
+            let keys =
+                page.query_map(params![account, search, query.limit, query.offset], key_from_row)?;
+            let keys = keys.collect::<rusqlite::Result<Vec<_>>>()?;
             Ok((keys, total))
         })
     }
@@ -455,11 +479,6 @@ impl Storage for Sqlite {
     }
 }
 
-/// Escapes `%`, `_` and `\` so a search matches them literally.
-fn escape_like(text: &str) -> String {
-    text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -547,8 +566,13 @@ mod tests {
         for (n, ok) in outcomes {
             assert_eq!(ok, n % 3 != 0, "write {n}");
         }
-        let query =
-            KeyQuery { search: None, sort_by: "created_at", descending: false, limit: 100, offset: 0 };
+        let query = KeyQuery {
+            search: None,
+            sort_by: "created_at",
+            descending: false,
+            limit: 100,
+            offset: 0,
+        };
         assert_eq!(store.keys("a", &query).unwrap().1, 41, "40 new keys and the first");
         assert_eq!(store.key("a", "taken").unwrap().unwrap().name, "first");
     }
