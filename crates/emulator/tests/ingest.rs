@@ -302,3 +302,24 @@ async fn publish_answers_404_and_400_in_the_envelope() {
         http.delete(format!("{base}/_emulator/sessions/not-a-uuid")).send().await.unwrap();
     assert_eq!(malformed.status().as_u16(), 400);
 }
+
+/// With request validation off, the spec's rules do not stop a body; the settings API still refuses
+/// settings the engine could not use, naming the field.
+#[tokio::test]
+async fn unusable_settings_are_refused_even_without_validation() {
+    let running =
+        start(Config { db: ":memory:".into(), validate_requests: false, ..Config::default() })
+            .await;
+    assert_eq!(
+        running
+            .set(json!({"authorizationEnabled": true, "authType": "request"}))
+            .await
+            .unwrap_err(),
+        "data.attributes.requestURL: `requestURL` is required by the selected `authType`"
+    );
+    assert_eq!(
+        running.set(json!({"authorizationEnabled": true, "authType": "local"})).await.unwrap_err(),
+        "data.attributes.authUsers: `authUsers` is required by the selected `authType`"
+    );
+    running.set(json!({"authorizationEnabled": true, "authType": "managed"})).await.unwrap();
+}
