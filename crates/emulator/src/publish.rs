@@ -126,3 +126,19 @@ impl EmulatorApi for Publishing {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The engine's reasons and the spec's `DenyReason` enum must not drift apart.
+    #[test]
+    fn every_reason_of_the_engine_is_in_the_spec() {
+        for reason in DenyReason::ALL {
+            let decided = decision(Decision::Deny(reason));
+            let PublishDecision::Denied(denied) = decided else { panic!() };
+            assert_eq!(denied.reason.to_string(), reason.code());
+            assert_eq!(denied.message, reason.to_string());
+        }
+    }
+}
