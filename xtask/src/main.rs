@@ -4,7 +4,7 @@
 //! - `cargo xtask lint`: checks every spec (see [`lint`]).
 //! - `cargo xtask lint --breaking [--base REV]`: lists what a spec edit breaks (see [`breaking`]).
 //! - `cargo xtask fuzz --seconds N`: runs every fuzz target for N seconds (see [`fuzz`]).
-//! - `cargo xtask bench [--seconds N]`: a load run on loopback, with Prism for comparison (see [`bench`]).
+//! - `cargo xtask bench [--seconds N]`: a load run on loopback, with Prism for comparison (see [`mod@bench`]).
 //! - `cargo xtask ci`: everything CI runs, in order; what `.ci/run` calls.
 
 mod bench;
