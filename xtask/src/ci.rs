@@ -52,7 +52,13 @@ pub fn run() -> Result<bool> {
     step("fuzz inputs replayed", || {
         // The fuzz crate is its own workspace; it shares `target/` so the project's crates build once.
         let status = Command::new(cargo_binary())
-            .args(["test", "--manifest-path", "fuzz/Cargo.toml", "--locked"])
+            .args([
+                "test",
+                "--manifest-path",
+                "fuzz/Cargo.toml",
+                "--locked",
+                "--no-default-features",
+            ])
             .env("CARGO_TARGET_DIR", root.join("target"))
             .status()
             .context("running the fuzz crate's tests")?;
