@@ -489,3 +489,53 @@ async fn every_deny_reason_is_reachable() {
     let missing: Vec<_> = DenyReason::ALL.iter().filter(|reason| !seen.contains(reason)).collect();
     assert!(missing.is_empty(), "no test reaches {missing:?}");
 }
+
+/// A log writer that keeps what it is given.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn an_unusable_file_is_denied_with_a_log_line_that_says_why() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber =
+        tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let dir = temp_dir("file-log");
+    let path = dir.join("keys.xml");
+    let file = settings(json!({"authorizationEnabled": true, "authType": "file",
+        "fileURL": path.to_str().unwrap()}));
+    let authorizer = authorizer();
+    let attempt = attempt("cam", login("admin", "qwerty123"));
+
+    assert_eq!(
+        denied(decide(&authorizer, &file, &attempt).await),
+        DenyReason::AuthorizationUnavailable
+    );
+    std::fs::write(&path, "<ingestAuthorization><user username=\"admin\" password=\"qwerty123\">")
+        .unwrap();
+    assert_eq!(
+        denied(decide(&authorizer, &file, &attempt).await),
+        DenyReason::AuthorizationUnavailable
+    );
+
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<&str> = log.lines().filter(|line| line.contains("WARN")).collect();
+    assert_eq!(lines.len(), 2, "{log}");
+    assert!(lines[0].contains("cannot read") && lines[0].contains("keys.xml"), "{log}");
+    assert!(
+        lines[1].contains("not a valid authorization file") && lines[1].contains("keys.xml"),
+        "{log}"
+    );
+    assert!(!log.contains("qwerty123"), "{log}");
+}
