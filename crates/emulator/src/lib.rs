@@ -120,18 +120,6 @@ async fn log_request(request: Request, next: Next) -> Response {
     response
 }
 
-/// The error envelope of the API a path belongs to.
-fn envelope(path: &str, status: axum::http::StatusCode, message: &str) -> Response {
-    use streamspec_server::adapter::ErrorEnvelope;
-    if path.starts_with("/api/live_streams") {
-        streamspec_server::aioz::Envelope::response(status, message)
-    } else if path.starts_with("/_emulator/") {
-        streamspec_server::emulator::Envelope::response(status, message)
-    } else {
-        streamspec_server::storm::Envelope::response(status, message)
-    }
-}
-
 /// The most header bytes (names and values) a request may carry.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
@@ -141,7 +129,7 @@ async fn limit_header_size(request: Request, next: Next) -> Response {
         request.headers().iter().map(|(name, value)| name.as_str().len() + value.len()).sum();
     if size > MAX_HEADER_BYTES {
         let message = format!("the headers are larger than the limit of {MAX_HEADER_BYTES} bytes");
-        return envelope(
+        return streamspec_server::error_response(
             request.uri().path(),
             axum::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             &message,
@@ -158,7 +146,11 @@ async fn time_limit(limit: Duration, request: Request, next: Next) -> Response {
         Ok(response) => response,
         Err(_) => {
             let message = format!("the request took longer than {} s", limit.as_secs());
-            let mut response = envelope(&path, axum::http::StatusCode::REQUEST_TIMEOUT, &message);
+            let mut response = streamspec_server::error_response(
+                &path,
+                axum::http::StatusCode::REQUEST_TIMEOUT,
+                &message,
+            );
             response.headers_mut().insert(
                 axum::http::header::CONNECTION,
                 axum::http::HeaderValue::from_static("close"),

@@ -69,10 +69,22 @@ where
         adapter::with_envelope::<aioz::Envelope>(aioz::routes(aioz_api, options.clone()));
     let storm_routes = adapter::with_envelope::<storm::Envelope>(storm::routes(storm_api, options));
     aioz_routes.merge(storm_routes).fallback(|request: axum::extract::Request| async move {
-        if request.uri().path().starts_with("/api/live_streams") {
-            adapter::not_found::<aioz::Envelope>(request).await
-        } else {
-            adapter::not_found::<storm::Envelope>(request).await
-        }
+        let message = format!("no operation at {} {}", request.method(), request.uri().path());
+        error_response(request.uri().path(), axum::http::StatusCode::NOT_FOUND, &message)
     })
+}
+
+/// An error in the envelope of the API `path` belongs to: AIOZ's under `/api/live_streams`, Storm's
+/// (which the emulator's own operations share) anywhere else. For layers in front of [`both`].
+pub fn error_response(
+    path: &str,
+    status: axum::http::StatusCode,
+    message: &str,
+) -> axum::response::Response {
+    use adapter::ErrorEnvelope;
+    if path.starts_with("/api/live_streams") {
+        aioz::Envelope::response(status, message)
+    } else {
+        storm::Envelope::response(status, message)
+    }
 }
