@@ -247,14 +247,17 @@ fn in_savepoint<T>(
     connection: &Connection,
     work: impl FnOnce(&Connection) -> rusqlite::Result<T>,
 ) -> Result<T> {
-    connection.execute_batch("SAVEPOINT write")?;
+    // Prepared once, like every other statement: the writer runs these for every write.
+    let run = |sql: &str| connection.prepare_cached(sql)?.execute([]).map(|_| ());
+    run("SAVEPOINT write")?;
     match work(connection) {
         Ok(value) => {
-            connection.execute_batch("RELEASE write")?;
+            run("RELEASE write")?;
             Ok(value)
         }
         Err(error) => {
-            connection.execute_batch("ROLLBACK TO write; RELEASE write")?;
+            run("ROLLBACK TO write")?;
+            run("RELEASE write")?;
             Err(error.into())
         }
     }
