@@ -132,16 +132,18 @@ impl LiveStreamsApi for Aioz {
         let (account, headers) = admit!(self, input, CreateLiveStreamKeyResponse);
         let at = now();
         let stored = StoredKey {
-            id: Uuid::new_v4().to_string(),
+            // Time-ordered, so a new key lands at the end of the id index instead of on a random page.
+            id: Uuid::now_v7().to_string(),
             account,
             name: input.body.name,
+            // Random: whoever has it may publish.
             stream_key: Uuid::new_v4().to_string(),
             save: input.body.save,
             kind: Some(input.body.type_.unwrap_or(types::LiveStreamType::Video).to_string()),
             created_at: at.clone(),
             updated_at: at,
         };
-        self.store.insert_key(&stored).map_err(HandlerError::internal)?;
+        self.store.insert_key(&stored).await.map_err(HandlerError::internal)?;
         Ok(CreateLiveStreamKeyResponse::Ok(self.envelope(stored)?, headers))
     }
 
@@ -192,6 +194,7 @@ impl LiveStreamsApi for Aioz {
         let updated = self
             .store
             .update_key(&account, &input.id.to_string(), &input.body.name, input.body.save, &now())
+            .await
             .map_err(HandlerError::internal)?;
         match updated {
             Some(stored) => Ok(UpdateLiveStreamKeyResponse::Ok(self.envelope(stored)?, headers)),
@@ -207,7 +210,12 @@ impl LiveStreamsApi for Aioz {
         input: DeleteLiveStreamKeyInput,
     ) -> Result<DeleteLiveStreamKeyResponse, HandlerError> {
         let (account, headers) = admit!(self, input, DeleteLiveStreamKeyResponse);
-        if self.store.delete_key(&account, &input.id.to_string()).map_err(HandlerError::internal)? {
+        if self
+            .store
+            .delete_key(&account, &input.id.to_string())
+            .await
+            .map_err(HandlerError::internal)?
+        {
             let body = Deleted {
                 status: SuccessStatus::Success,
                 message: "Live stream key deleted successfully".to_owned(),

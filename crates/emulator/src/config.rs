@@ -168,7 +168,7 @@ fn remembered(
         return Ok(value);
     }
     let value = generate();
-    store.set_setting(name, &value)?;
+    store.set_setting(name, &value).wait()?;
     Ok(value)
 }
 

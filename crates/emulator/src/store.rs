@@ -3,9 +3,12 @@
 //! SQLite runs in WAL mode with `synchronous = FULL`, so a write is on disk before the request that made
 //! it is answered: every 2xx survives a `kill -9`. The schema is versioned by the migrations in this module.
 
+use std::future::Future;
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, mpsc};
+use std::task::{Context as TaskContext, Poll};
 
 use anyhow::{Context, Result};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
@@ -36,8 +39,11 @@ pub struct KeyQuery {
 }
 
 /// What the handlers need from storage.
+///
+/// Reads answer at once. A write is queued when its method returns and answers with a [`Write`]: a
+/// handler awaits it, so its thread serves other requests while the write waits for its commit.
 pub trait Storage: Send + Sync + 'static {
-    fn insert_key(&self, key: &StoredKey) -> Result<()>;
+    fn insert_key(&self, key: &StoredKey) -> Write<()>;
     fn key(&self, account: &str, id: &str) -> Result<Option<StoredKey>>;
     /// One page of the account's keys, and how many match in all.
     fn keys(&self, account: &str, query: &KeyQuery) -> Result<(Vec<StoredKey>, i64)>;
@@ -48,23 +54,73 @@ pub trait Storage: Send + Sync + 'static {
         name: &str,
         save: bool,
         at: &str,
-    ) -> Result<Option<StoredKey>>;
-    fn delete_key(&self, account: &str, id: &str) -> Result<bool>;
+    ) -> Write<Option<StoredKey>>;
+    fn delete_key(&self, account: &str, id: &str) -> Write<bool>;
 
     /// Creates an application; `false` when the name is taken.
-    fn create_application(&self, name: &str, kind: &str, ingest: Option<&str>) -> Result<bool>;
-    fn delete_application(&self, name: &str) -> Result<bool>;
+    fn create_application(&self, name: &str, kind: &str, ingest: Option<&str>) -> Write<bool>;
+    fn delete_application(&self, name: &str) -> Write<bool>;
     /// The application's type and its ingest settings (JSON), if it exists.
     fn application(&self, name: &str) -> Result<Option<(String, Option<String>)>>;
-    fn set_ingest(&self, name: &str, ingest: &str) -> Result<()>;
+    fn set_ingest(&self, name: &str, ingest: &str) -> Write<()>;
     /// Creates a stream; `false` when the key is taken in the application.
-    fn create_stream(&self, application: &str, key: &str, source: &str) -> Result<bool>;
+    fn create_stream(&self, application: &str, key: &str, source: &str) -> Write<bool>;
     /// A stream's source (JSON: how its publisher authenticates, with the credentials).
     fn stream_source(&self, application: &str, key: &str) -> Result<Option<String>>;
 
     /// A value kept across restarts (generated credentials, the JWT secret).
     fn setting(&self, name: &str) -> Result<Option<String>>;
-    fn set_setting(&self, name: &str, value: &str) -> Result<()>;
+    fn set_setting(&self, name: &str, value: &str) -> Write<()>;
+}
+
+/// A write that storage has taken: `.await` it for its outcome once committed, or [`Write::wait`] for
+/// it outside async code. Dropping it does not cancel the write.
+#[must_use = "a write's outcome tells whether it was committed"]
+pub struct Write<T>(WriteState<T>);
+
+enum WriteState<T> {
+    Done(Option<Result<T>>),
+    Queued(tokio::sync::oneshot::Receiver<Result<T>>),
+}
+
+impl<T> Write<T> {
+    /// A write whose outcome is already known.
+    pub fn done(outcome: Result<T>) -> Self {
+        Self(WriteState::Done(Some(outcome)))
+    }
+
+    /// Blocks the thread until the write's outcome is known: for start-up and tests, not handlers.
+    pub fn wait(self) -> Result<T> {
+        futures::executor::block_on(self)
+    }
+}
+
+impl<T> std::fmt::Debug for Write<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = match &self.0 {
+            WriteState::Done(_) => "done",
+            WriteState::Queued(_) => "queued",
+        };
+        f.debug_tuple("Write").field(&state).finish()
+    }
+}
+
+// Nothing in a `Write` is ever pinned in place: the outcome is moved out whole.
+impl<T> Unpin for Write<T> {}
+
+impl<T> Future for Write<T> {
+    type Output = Result<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Result<T>> {
+        match &mut self.get_mut().0 {
+            WriteState::Done(outcome) => Poll::Ready(
+                outcome.take().unwrap_or_else(|| Err(anyhow::anyhow!("a write polled again"))),
+            ),
+            WriteState::Queued(answer) => Pin::new(answer).poll(cx).map(|answer| {
+                answer.unwrap_or_else(|_| Err(anyhow::anyhow!("the database writer has stopped")))
+            }),
+        }
+    }
 }
 
 /// Each entry moves the schema one version up; the database remembers its version in `user_version`.
@@ -166,20 +222,18 @@ impl Sqlite {
         Ok(Self { writer: Writer::Batched(jobs), readers, next_reader: AtomicUsize::new(0) })
     }
 
-    /// Runs a write and answers once it is committed. It may wait for the writer, for another
-    /// process's transaction (up to the busy timeout) and for `fsync`, so on a multi-threaded runtime
-    /// it tells tokio it blocks: the other tasks, and the timers, move to another thread meanwhile.
+    /// Queues a write; the answer comes once its batch is committed. In memory, it runs at once.
     fn with<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
-    ) -> Result<T> {
+    ) -> Write<T> {
         let jobs = match &self.writer {
             Writer::Direct(connection) => {
-                return blocking(|| Ok(work(&*lock(connection)?)?));
+                return Write::done(blocking(|| Ok(work(&*lock(connection)?)?)));
             }
             Writer::Batched(jobs) => jobs,
         };
-        let (answer, answered) = mpsc::sync_channel::<Result<T>>(1);
+        let (answer, answered) = tokio::sync::oneshot::channel::<Result<T>>();
         let job: Job = Box::new(move |connection| {
             let outcome = match connection {
                 Some(connection) => in_savepoint(connection, work),
@@ -193,10 +247,10 @@ impl Sqlite {
                 let _ = answer.send(outcome);
             })
         });
-        jobs.send(job).map_err(|_| anyhow::anyhow!("the database writer has stopped"))?;
-        blocking(|| {
-            answered.recv().map_err(|_| anyhow::anyhow!("the database writer has stopped"))?
-        })
+        match jobs.send(job) {
+            Ok(()) => Write(WriteState::Queued(answered)),
+            Err(_) => Write::done(Err(anyhow::anyhow!("the database writer has stopped"))),
+        }
     }
 
     /// Runs a read on a free reader, or waits for one in turn; in memory, on the one connection.
@@ -307,7 +361,7 @@ macro_rules! key_columns {
 }
 
 impl Storage for Sqlite {
-    fn insert_key(&self, key: &StoredKey) -> Result<()> {
+    fn insert_key(&self, key: &StoredKey) -> Write<()> {
         let key = key.clone();
         self.with(move |c| {
             c.prepare_cached(concat!(
@@ -380,7 +434,7 @@ impl Storage for Sqlite {
         name: &str,
         save: bool,
         at: &str,
-    ) -> Result<Option<StoredKey>> {
+    ) -> Write<Option<StoredKey>> {
         let (account, id, name, at) =
             (account.to_owned(), id.to_owned(), name.to_owned(), at.to_owned());
         self.with(move |c| {
@@ -394,33 +448,33 @@ impl Storage for Sqlite {
         })
     }
 
-    fn delete_key(&self, account: &str, id: &str) -> Result<bool> {
+    fn delete_key(&self, account: &str, id: &str) -> Write<bool> {
         let (account, id) = (account.to_owned(), id.to_owned());
         self.with(move |c| {
             c.prepare_cached("DELETE FROM live_stream_keys WHERE account = ?1 AND id = ?2")?
                 .execute(params![account, id])
+                .map(|deleted| deleted > 0)
         })
-        .map(|deleted| deleted > 0)
     }
 
-    fn create_application(&self, name: &str, kind: &str, ingest: Option<&str>) -> Result<bool> {
+    fn create_application(&self, name: &str, kind: &str, ingest: Option<&str>) -> Write<bool> {
         let (name, kind, ingest) = (name.to_owned(), kind.to_owned(), ingest.map(str::to_owned));
         self.with(move |c| {
             c.execute(
                 "INSERT OR IGNORE INTO applications (name, kind, ingest) VALUES (?1, ?2, ?3)",
                 params![name, kind, ingest],
             )
+            .map(|inserted| inserted > 0)
         })
-        .map(|inserted| inserted > 0)
     }
 
-    fn delete_application(&self, name: &str) -> Result<bool> {
+    fn delete_application(&self, name: &str) -> Write<bool> {
         let name = name.to_owned();
         self.with(move |c| {
             c.execute("DELETE FROM streams WHERE application = ?1", params![name])?;
             c.execute("DELETE FROM applications WHERE name = ?1", params![name])
+                .map(|deleted| deleted > 0)
         })
-        .map(|deleted| deleted > 0)
     }
 
     fn application(&self, name: &str) -> Result<Option<(String, Option<String>)>> {
@@ -434,7 +488,7 @@ impl Storage for Sqlite {
         })
     }
 
-    fn set_ingest(&self, name: &str, ingest: &str) -> Result<()> {
+    fn set_ingest(&self, name: &str, ingest: &str) -> Write<()> {
         let (name, ingest) = (name.to_owned(), ingest.to_owned());
         self.with(move |c| {
             c.execute("UPDATE applications SET ingest = ?2 WHERE name = ?1", params![name, ingest])
@@ -442,7 +496,7 @@ impl Storage for Sqlite {
         })
     }
 
-    fn create_stream(&self, application: &str, key: &str, source: &str) -> Result<bool> {
+    fn create_stream(&self, application: &str, key: &str, source: &str) -> Write<bool> {
         let (application, key, source) =
             (application.to_owned(), key.to_owned(), source.to_owned());
         self.with(move |c| {
@@ -450,8 +504,8 @@ impl Storage for Sqlite {
                 "INSERT OR IGNORE INTO streams (application, stream_key, source) VALUES (?1, ?2, ?3)",
                 params![application, key, source],
             )
+            .map(|inserted| inserted > 0)
         })
-        .map(|inserted| inserted > 0)
     }
 
     fn stream_source(&self, application: &str, key: &str) -> Result<Option<String>> {
@@ -473,7 +527,7 @@ impl Storage for Sqlite {
         })
     }
 
-    fn set_setting(&self, name: &str, value: &str) -> Result<()> {
+    fn set_setting(&self, name: &str, value: &str) -> Write<()> {
         let (name, value) = (name.to_owned(), value.to_owned());
         self.with(move |c| {
             c.execute("INSERT INTO settings (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET value = ?2", params![name, value])
@@ -502,9 +556,9 @@ mod tests {
     #[test]
     fn keys_page_sort_and_search() {
         let store = Sqlite::open(Path::new(":memory:")).unwrap();
-        store.insert_key(&key("1", "alpha", "2026-01-01")).unwrap();
-        store.insert_key(&key("2", "beta_1", "2026-01-02")).unwrap();
-        store.insert_key(&key("3", "gamma", "2026-01-03")).unwrap();
+        store.insert_key(&key("1", "alpha", "2026-01-01")).wait().unwrap();
+        store.insert_key(&key("2", "beta_1", "2026-01-02")).wait().unwrap();
+        store.insert_key(&key("3", "gamma", "2026-01-03")).wait().unwrap();
         let query =
             KeyQuery { search: None, sort_by: "created_at", descending: true, limit: 2, offset: 0 };
         let (page, total) = store.keys("a", &query).unwrap();
@@ -536,12 +590,15 @@ mod tests {
         );
         for round in 0..20 {
             let name = format!("name {round}");
-            store.insert_key(&key(&round.to_string(), &name, "2026-01-01")).unwrap();
+            store.insert_key(&key(&round.to_string(), &name, "2026-01-01")).wait().unwrap();
             assert_eq!(store.key("a", &round.to_string()).unwrap().unwrap().name, name);
-            store.update_key("a", &round.to_string(), "renamed", true, "2026-01-02").unwrap();
+            store
+                .update_key("a", &round.to_string(), "renamed", true, "2026-01-02")
+                .wait()
+                .unwrap();
             assert_eq!(store.key("a", &round.to_string()).unwrap().unwrap().name, "renamed");
         }
-        assert!(store.delete_key("a", "0").unwrap());
+        assert!(store.delete_key("a", "0").wait().unwrap());
         assert_eq!(store.key("a", "0").unwrap(), None);
     }
 
@@ -552,7 +609,7 @@ mod tests {
         let path = dir.join("db.sqlite");
         let _ = std::fs::remove_file(&path);
         let store = std::sync::Arc::new(Sqlite::open(&path).unwrap());
-        store.insert_key(&key("taken", "first", "2026-01-01")).unwrap();
+        store.insert_key(&key("taken", "first", "2026-01-01")).wait().unwrap();
         // Many writers at once, so batches hold several writes; every third one reuses an id.
         let outcomes: Vec<(usize, bool)> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..60)
@@ -560,7 +617,7 @@ mod tests {
                     let store = store.clone();
                     scope.spawn(move || {
                         let id = if n % 3 == 0 { "taken".to_owned() } else { format!("k{n}") };
-                        (n, store.insert_key(&key(&id, "x", "2026-01-02")).is_ok())
+                        (n, store.insert_key(&key(&id, "x", "2026-01-02")).wait().is_ok())
                     })
                 })
                 .collect();
@@ -580,13 +637,31 @@ mod tests {
         assert_eq!(store.key("a", "taken").unwrap().unwrap().name, "first");
     }
 
+    /// A handler cut off by the request time limit drops its write unawaited; the write still lands.
+    #[tokio::test]
+    async fn a_write_commits_whether_or_not_it_is_awaited() {
+        let dir = std::env::temp_dir().join(format!("streamspec-dropped-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("db.sqlite");
+        let _ = std::fs::remove_file(&path);
+        let store = Sqlite::open(&path).unwrap();
+        drop(store.insert_key(&key("dropped", "x", "2026-01-01")));
+        // The writer takes writes in order, so once a later one is answered the first is committed.
+        store.insert_key(&key("awaited", "y", "2026-01-01")).await.unwrap();
+        assert_eq!(store.key("a", "dropped").unwrap().unwrap().name, "x");
+        assert!(matches!(
+            store.insert_key(&key("dropped", "again", "2026-01-02")).await,
+            Err(error) if error.to_string().contains("UNIQUE")
+        ));
+    }
+
     #[test]
     fn data_survives_reopening() {
         let dir = std::env::temp_dir().join(format!("streamspec-store-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("db.sqlite");
         let _ = std::fs::remove_file(&path);
-        Sqlite::open(&path).unwrap().insert_key(&key("1", "kept", "2026-01-01")).unwrap();
+        Sqlite::open(&path).unwrap().insert_key(&key("1", "kept", "2026-01-01")).wait().unwrap();
         let reopened = Sqlite::open(&path).unwrap();
         assert_eq!(reopened.key("a", "1").unwrap().unwrap().name, "kept");
     }

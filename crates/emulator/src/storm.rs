@@ -141,15 +141,15 @@ impl Storm {
             None => {
                 let secret =
                     format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
-                store.set_setting("storm.jwt_secret", &secret)?;
+                store.set_setting("storm.jwt_secret", &secret).wait()?;
                 secret
             }
         };
         // A default `mono` application `live` on first start only: one deleted later stays deleted.
         if store.setting("storm.initialized")?.is_none() {
             let ingest = serde_json::to_string(&default_ingest())?;
-            store.create_application("live", "mono", Some(&ingest))?;
-            store.set_setting("storm.initialized", "1")?;
+            store.create_application("live", "mono", Some(&ingest)).wait()?;
+            store.set_setting("storm.initialized", "1").wait()?;
         }
         Ok(Self {
             store,
@@ -267,6 +267,7 @@ impl StormApi for Storm {
         let created = self
             .store
             .create_application(&application.name, &kind, ingest.as_deref())
+            .await
             .map_err(HandlerError::internal)?;
         if !created {
             return Ok(CreateApplicationResponse::Conflict(error(&format!(
@@ -287,7 +288,7 @@ impl StormApi for Storm {
         input: DeleteApplicationInput,
     ) -> Result<DeleteApplicationResponse, HandlerError> {
         authorize!(self, input, DeleteApplicationResponse);
-        if !self.store.delete_application(&input.app_name).map_err(HandlerError::internal)? {
+        if !self.store.delete_application(&input.app_name).await.map_err(HandlerError::internal)? {
             return Ok(DeleteApplicationResponse::NotFound(error("Application not found")));
         }
         Ok(DeleteApplicationResponse::Ok(types::MessageResponse {
@@ -336,7 +337,7 @@ impl StormApi for Storm {
             return Ok(UpdateIngestSettingsResponse::BadRequest(error(&message)));
         }
         let json = serde_json::to_string(&settings).map_err(HandlerError::internal)?;
-        self.store.set_ingest(&name, &json).map_err(HandlerError::internal)?;
+        self.store.set_ingest(&name, &json).await.map_err(HandlerError::internal)?;
         let data = IngestSettingsSection { attributes: view(&settings) };
         let message = Some("Ingest settings updated".to_owned());
         Ok(UpdateIngestSettingsResponse::Ok(types::IngestSettingsResponse {
@@ -360,6 +361,7 @@ impl StormApi for Storm {
         if !self
             .store
             .create_stream(&name, &attributes.stream_key, &source)
+            .await
             .map_err(HandlerError::internal)?
         {
             return Ok(CreateStreamResponse::Conflict(error(
