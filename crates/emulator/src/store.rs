@@ -415,6 +415,9 @@ impl Storage for Sqlite {
                 key_columns!(),
                 query.sort_by
             ))?;
+            // One snapshot for both, so the total counts the keys the page was taken from even when
+            // a write commits in between; it also takes the WAL's read lock once instead of twice.
+            let snapshot = c.unchecked_transaction()?;
             let total: i64 = match search {
                 None => count.query_row(params![account], |row| row.get(0))?,
                 Some(search) => count.query_row(params![account, search], |row| row.get(0))?,
@@ -423,6 +426,7 @@ impl Storage for Sqlite {
             let keys =
                 page.query_map(params![account, search, query.limit, query.offset], key_from_row)?;
             let keys = keys.collect::<rusqlite::Result<Vec<_>>>()?;
+            snapshot.commit()?;
             Ok((keys, total))
         })
     }
