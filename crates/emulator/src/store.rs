@@ -544,6 +544,15 @@ impl Storage for Sqlite {
 mod tests {
     use super::*;
 
+    /// A path for a new database file, in a directory of this test process's own.
+    fn fresh_database(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("streamspec-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("db.sqlite");
+        let _ = std::fs::remove_file(&path);
+        path
+    }
+
     fn key(id: &str, name: &str, at: &str) -> StoredKey {
         StoredKey {
             id: id.into(),
@@ -582,10 +591,7 @@ mod tests {
 
     #[test]
     fn readers_see_every_answered_write() {
-        let dir = std::env::temp_dir().join(format!("streamspec-readers-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("db.sqlite");
-        let _ = std::fs::remove_file(&path);
+        let path = fresh_database("readers");
         let store = Sqlite::open(&path).unwrap();
         assert_eq!(
             store.readers.len(),
@@ -608,10 +614,7 @@ mod tests {
 
     #[test]
     fn a_failing_write_leaves_the_rest_of_its_batch() {
-        let dir = std::env::temp_dir().join(format!("streamspec-batch-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("db.sqlite");
-        let _ = std::fs::remove_file(&path);
+        let path = fresh_database("batch");
         let store = std::sync::Arc::new(Sqlite::open(&path).unwrap());
         store.insert_key(&key("taken", "first", "2026-01-01")).wait().unwrap();
         // Many writers at once, so batches hold several writes; every third one reuses an id.
@@ -644,10 +647,7 @@ mod tests {
     /// A handler cut off by the request time limit drops its write unawaited; the write still lands.
     #[tokio::test]
     async fn a_write_commits_whether_or_not_it_is_awaited() {
-        let dir = std::env::temp_dir().join(format!("streamspec-dropped-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("db.sqlite");
-        let _ = std::fs::remove_file(&path);
+        let path = fresh_database("dropped");
         let store = Sqlite::open(&path).unwrap();
         drop(store.insert_key(&key("dropped", "x", "2026-01-01")));
         // The writer takes writes in order, so once a later one is answered the first is committed.
@@ -661,10 +661,7 @@ mod tests {
 
     #[test]
     fn data_survives_reopening() {
-        let dir = std::env::temp_dir().join(format!("streamspec-store-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("db.sqlite");
-        let _ = std::fs::remove_file(&path);
+        let path = fresh_database("store");
         Sqlite::open(&path).unwrap().insert_key(&key("1", "kept", "2026-01-01")).wait().unwrap();
         let reopened = Sqlite::open(&path).unwrap();
         assert_eq!(reopened.key("a", "1").unwrap().unwrap().name, "kept");
