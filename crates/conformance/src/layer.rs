@@ -11,6 +11,9 @@
 //!     .layer(ConformanceLayer::new(Api::Aioz).validate_responses(true));
 //! ```
 //!
+//! One layer can check several APIs served by one router ([`ConformanceLayer::apis`]): each request
+//! is checked against the API whose operation it is, and answered in that API's envelope.
+//!
 //! A request body that is JSON but breaks its schema (a rule of the Storm ingest settings, say) is
 //! answered 400 in the API's envelope, listing the violations, before the handler runs. A body that is not
 //! JSON at all is left to the router, whose message points at the syntax error. With
@@ -31,9 +34,9 @@ use axum::response::Response;
 use serde_json::Value;
 use streamspec_server::adapter::ErrorEnvelope;
 
-use crate::{Api, Catalog, Violation};
+use crate::{Api, Catalog, Operation, Violation};
 
-/// Validates requests (always) and responses (when asked) of one API's router.
+/// Validates requests (always) and responses (when asked) of a router serving one API or several.
 #[derive(Debug, Clone)]
 pub struct ConformanceLayer {
     config: Arc<Config>,
@@ -41,7 +44,7 @@ pub struct ConformanceLayer {
 
 #[derive(Debug)]
 struct Config {
-    api: Api,
+    apis: Vec<Api>,
     responses: bool,
     body_limit: usize,
 }
@@ -49,7 +52,15 @@ struct Config {
 impl ConformanceLayer {
     /// Validates requests to `api`'s operations; responses are not checked.
     pub fn new(api: Api) -> Self {
-        Self { config: Arc::new(Config { api, responses: false, body_limit: 1024 * 1024 }) }
+        Self::apis([api])
+    }
+
+    /// Validates requests to the operations of every API in `apis`, with one layer: a router that
+    /// serves several APIs pays for one look-up and one wrapper per request instead of one per API.
+    /// The first API whose operation a request is decides its schema and its error envelope.
+    pub fn apis(apis: impl IntoIterator<Item = Api>) -> Self {
+        let apis = apis.into_iter().collect();
+        Self { config: Arc::new(Config { apis, responses: false, body_limit: 1024 * 1024 }) }
     }
 
     /// Also validate every response (meant for tests and debug runs: it buffers every response).
@@ -68,15 +79,24 @@ impl ConformanceLayer {
 
 impl Config {
     fn clone_config(&self) -> Config {
-        Config { api: self.api, responses: self.responses, body_limit: self.body_limit }
+        Config { apis: self.apis.clone(), responses: self.responses, body_limit: self.body_limit }
     }
 
-    fn error(&self, status: StatusCode, message: &str) -> Response {
-        match self.api {
-            Api::Aioz => streamspec_server::aioz::Envelope::response(status, message),
-            Api::Storm => streamspec_server::storm::Envelope::response(status, message),
-            Api::Emulator => streamspec_server::emulator::Envelope::response(status, message),
-        }
+    /// The operation a request is, and the API it belongs to.
+    fn find(&self, method: &str, path: &str) -> Option<(Api, &'static Operation)> {
+        let catalog = Catalog::get();
+        self.apis
+            .iter()
+            .find_map(|&api| catalog.find_operation(api, method, path).map(|found| (api, found)))
+    }
+}
+
+/// An error response in `api`'s envelope.
+fn in_envelope(api: Api, status: StatusCode, message: &str) -> Response {
+    match api {
+        Api::Aioz => streamspec_server::aioz::Envelope::response(status, message),
+        Api::Storm => streamspec_server::storm::Envelope::response(status, message),
+        Api::Emulator => streamspec_server::emulator::Envelope::response(status, message),
     }
 }
 
@@ -114,9 +134,8 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let config = self.config.clone();
         Box::pin(async move {
-            let catalog = Catalog::get();
-            let Some(operation) =
-                catalog.find_operation(config.api, request.method().as_str(), request.uri().path())
+            let Some((api, operation)) =
+                config.find(request.method().as_str(), request.uri().path())
             else {
                 return inner.call(request).await;
             };
@@ -129,12 +148,16 @@ where
                             "the body is larger than the limit of {} bytes",
                             config.body_limit
                         );
-                        return Ok(config.error(StatusCode::PAYLOAD_TOO_LARGE, &message));
+                        return Ok(in_envelope(api, StatusCode::PAYLOAD_TOO_LARGE, &message));
                     };
                     if let Ok(payload) = serde_json::from_slice::<Value>(&bytes)
                         && let Err(violations) = schema.validate(&payload)
                     {
-                        return Ok(config.error(StatusCode::BAD_REQUEST, &summary(&violations)));
+                        return Ok(in_envelope(
+                            api,
+                            StatusCode::BAD_REQUEST,
+                            &summary(&violations),
+                        ));
                     }
                     Request::from_parts(parts, Body::from(bytes))
                 }
@@ -153,9 +176,11 @@ where
                 Ok(bytes) => bytes,
                 Err(error) => {
                     tracing::error!(operation = operation.id(), %error, "the response body could not be read");
-                    return Ok(
-                        config.error(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
-                    );
+                    return Ok(in_envelope(
+                        api,
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "internal server error",
+                    ));
                 }
             };
             let verdict = match serde_json::from_slice::<Value>(&bytes) {
@@ -170,7 +195,7 @@ where
                     "the response does not conform to the spec"
                 );
                 let message = "internal server error: the response did not conform to the spec";
-                return Ok(config.error(StatusCode::INTERNAL_SERVER_ERROR, message));
+                return Ok(in_envelope(api, StatusCode::INTERNAL_SERVER_ERROR, message));
             }
             Ok(Response::from_parts(parts, Body::from(bytes)))
         })

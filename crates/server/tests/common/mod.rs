@@ -23,15 +23,14 @@ pub async fn serve(router: axum::Router) -> SocketAddr {
     address
 }
 
-/// Serves both in-memory APIs on one listener, with the conformance layer checking every request and
-/// every response against the spec.
+/// Serves both in-memory APIs on one listener, with one conformance layer checking every request and
+/// every response against its API's spec.
 pub async fn serve_both_validated() -> (SocketAddr, Arc<Aioz>, Arc<Storm>) {
     use streamspec_conformance::{Api, layer::ConformanceLayer};
     let aioz = Arc::new(Aioz::default());
     let storm = Arc::new(Storm::default());
     let router = streamspec_server::both(aioz.clone(), storm.clone(), RouterOptions::default())
-        .layer(ConformanceLayer::new(Api::Aioz).validate_responses(true))
-        .layer(ConformanceLayer::new(Api::Storm).validate_responses(true));
+        .layer(ConformanceLayer::apis([Api::Aioz, Api::Storm]).validate_responses(true));
     (serve(router).await, aioz, storm)
 }
 
