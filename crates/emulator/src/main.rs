@@ -9,6 +9,9 @@ use anyhow::Context;
 use clap::Parser;
 use streamspec_emulator::{Config, Emulator};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "streamspec-emulator",
@@ -32,12 +35,10 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    // A line per request: a thread of its own writes them, in batches, so a handler never waits for
+    // A line per request: a thread of its own writes them in batches, so a handler never waits for
     // stderr. Not lossy: when that thread falls behind, logging waits rather than dropping lines.
-    let (log, _flushed_on_exit) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .thread_name("log-writer")
-        .finish(std::io::BufWriter::new(std::io::stderr()));
+    let (log, _flushed_on_exit) = streamspec_emulator::log::BatchedLog::new(std::io::stderr())
+        .context("starting the log's thread")?;
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("STREAMSPEC_LOG")
