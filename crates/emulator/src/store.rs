@@ -222,9 +222,28 @@ impl Sqlite {
         Ok(Self { writer: Writer::Batched(jobs), readers, next_reader: AtomicUsize::new(0) })
     }
 
-    /// Queues a write; the answer comes once its batch is committed. In memory, it runs at once.
+    /// Queues a write of one statement; the answer comes once its batch is committed. In memory, it
+    /// runs at once. A statement that fails is undone by SQLite itself (statement atomicity), leaving the
+    /// rest of its batch, so it needs no savepoint: a savepoint would copy every page the write touches.
     fn with<T: Send + 'static>(
         &self,
+        work: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Write<T> {
+        self.queue(false, work)
+    }
+
+    /// Queues a write of several statements, in a savepoint of its own so that a failing one undoes
+    /// the others and leaves the rest of the batch.
+    fn with_savepoint<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Write<T> {
+        self.queue(true, work)
+    }
+
+    fn queue<T: Send + 'static>(
+        &self,
+        savepoint: bool,
         work: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Write<T> {
         let jobs = match &self.writer {
@@ -236,7 +255,8 @@ impl Sqlite {
         let (answer, answered) = tokio::sync::oneshot::channel::<Result<T>>();
         let job: Job = Box::new(move |connection| {
             let outcome = match connection {
-                Some(connection) => in_savepoint(connection, work),
+                Some(connection) if savepoint => in_savepoint(connection, work),
+                Some(connection) => work(connection).map_err(Into::into),
                 None => Err(anyhow::anyhow!("the write could not begin")),
             };
             Box::new(move |committed| {
@@ -266,8 +286,8 @@ impl Sqlite {
     }
 }
 
-/// The writer thread: takes every write waiting (up to [`BATCH`]), runs them in one transaction, each
-/// in a savepoint of its own so that one failing leaves the others, commits, then answers them all.
+/// The writer thread: takes every write waiting (up to [`BATCH`]), runs them in one transaction (a
+/// write that fails is undone alone, and the others stay), commits, then answers them all.
 fn write_batches(connection: &Connection, queue: &mpsc::Receiver<Job>) {
     while let Ok(first) = queue.recv() {
         let mut jobs = vec![first];
@@ -278,8 +298,12 @@ fn write_batches(connection: &Connection, queue: &mpsc::Receiver<Job>) {
             }
         }
         let begun = connection.execute_batch("BEGIN IMMEDIATE");
-        let completions: Vec<Completion> =
-            jobs.into_iter().map(|job| job(begun.is_ok().then_some(connection))).collect();
+        // An I/O error, a full disk or a lack of memory can make SQLite roll the whole transaction
+        // back; the writes after that are refused rather than run outside it, one commit each.
+        let completions: Vec<Completion> = jobs
+            .into_iter()
+            .map(|job| job((begun.is_ok() && !connection.is_autocommit()).then_some(connection)))
+            .collect();
         let committed = match begun {
             Ok(()) => connection.execute_batch("COMMIT").map_err(|error| {
                 let _ = connection.execute_batch("ROLLBACK");
@@ -442,13 +466,28 @@ impl Storage for Sqlite {
         let (account, id, name, at) =
             (account.to_owned(), id.to_owned(), name.to_owned(), at.to_owned());
         self.with(move |c| {
-            c.prepare_cached(concat!(
+            // Read, then write, rather than `UPDATE ... RETURNING`: SQLite buffers a `RETURNING`'s
+            // rows in a temporary table, whose memory it allocates and frees on every run, and glibc
+            // hands that back to the kernel each time (one `madvise` per update). The writer runs one
+            // write at a time, so nothing comes between the two; a failed `UPDATE` changes nothing.
+            let Some(mut key) = c
+                .prepare_cached(concat!(
+                    "SELECT ",
+                    key_columns!(),
+                    " FROM live_stream_keys WHERE account = ?1 AND id = ?2"
+                ))?
+                .query_row(params![account, id], key_from_row)
+                .optional()?
+            else {
+                return Ok(None);
+            };
+            c.prepare_cached(
                 "UPDATE live_stream_keys SET name = ?3, save = ?4, updated_at = ?5
-                 WHERE account = ?1 AND id = ?2 RETURNING ",
-                key_columns!()
-            ))?
-            .query_row(params![account, id, name, save, at], key_from_row)
-            .optional()
+                 WHERE account = ?1 AND id = ?2",
+            )?
+            .execute(params![account, id, name, save, at])?;
+            (key.name, key.save, key.updated_at) = (name, save, at);
+            Ok(Some(key))
         })
     }
 
@@ -474,7 +513,7 @@ impl Storage for Sqlite {
 
     fn delete_application(&self, name: &str) -> Write<bool> {
         let name = name.to_owned();
-        self.with(move |c| {
+        self.with_savepoint(move |c| {
             c.execute("DELETE FROM streams WHERE application = ?1", params![name])?;
             c.execute("DELETE FROM applications WHERE name = ?1", params![name])
                 .map(|deleted| deleted > 0)
@@ -483,19 +522,17 @@ impl Storage for Sqlite {
 
     fn application(&self, name: &str) -> Result<Option<(String, Option<String>)>> {
         self.read(|c| {
-            c.query_row(
-                "SELECT kind, ingest FROM applications WHERE name = ?1",
-                params![name],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )
-            .optional()
+            c.prepare_cached("SELECT kind, ingest FROM applications WHERE name = ?1")?
+                .query_row(params![name], |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()
         })
     }
 
     fn set_ingest(&self, name: &str, ingest: &str) -> Write<()> {
         let (name, ingest) = (name.to_owned(), ingest.to_owned());
         self.with(move |c| {
-            c.execute("UPDATE applications SET ingest = ?2 WHERE name = ?1", params![name, ingest])
+            c.prepare_cached("UPDATE applications SET ingest = ?2 WHERE name = ?1")?
+                .execute(params![name, ingest])
                 .map(|_| ())
         })
     }
