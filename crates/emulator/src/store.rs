@@ -62,7 +62,10 @@ pub trait Storage: Send + Sync + 'static {
     fn delete_application(&self, name: &str) -> Write<bool>;
     /// The application's type and its ingest settings (JSON), if it exists.
     fn application(&self, name: &str) -> Result<Option<(String, Option<String>)>>;
-    fn set_ingest(&self, name: &str, ingest: &str) -> Write<()>;
+    /// Replaces the application's ingest settings with `ingest` if they are still `expected` (as read
+    /// before the change was made); `false` when another write changed them in between, so that a
+    /// partial update made from a stale read never undoes one that committed first.
+    fn replace_ingest(&self, name: &str, expected: Option<&str>, ingest: &str) -> Write<bool>;
     /// Creates a stream; `false` when the key is taken in the application.
     fn create_stream(&self, application: &str, key: &str, source: &str) -> Write<bool>;
     /// A stream's source (JSON: how its publisher authenticates, with the credentials).
@@ -528,12 +531,15 @@ impl Storage for Sqlite {
         })
     }
 
-    fn set_ingest(&self, name: &str, ingest: &str) -> Write<()> {
-        let (name, ingest) = (name.to_owned(), ingest.to_owned());
+    fn replace_ingest(&self, name: &str, expected: Option<&str>, ingest: &str) -> Write<bool> {
+        let (name, expected, ingest) =
+            (name.to_owned(), expected.map(str::to_owned), ingest.to_owned());
         self.with(move |c| {
-            c.prepare_cached("UPDATE applications SET ingest = ?2 WHERE name = ?1")?
-                .execute(params![name, ingest])
-                .map(|_| ())
+            c.prepare_cached(
+                "UPDATE applications SET ingest = ?3 WHERE name = ?1 AND ingest IS ?2",
+            )?
+            .execute(params![name, expected, ingest])
+            .map(|replaced| replaced > 0)
         })
     }
 

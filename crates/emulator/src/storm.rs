@@ -322,22 +322,38 @@ impl StormApi for Storm {
     ) -> Result<UpdateIngestSettingsResponse, HandlerError> {
         authorize!(self, input, UpdateIngestSettingsResponse);
         let name = input.app_name;
-        let Some((kind, ingest)) = self.application(&name)? else {
-            return Ok(UpdateIngestSettingsResponse::NotFound(error("Application not found")));
+        let update = input.body.data.attributes;
+        // Read, merge, and write only if nothing changed in between; else read again. Two partial
+        // updates at once then both land, whichever commits first.
+        let settings = loop {
+            let Some((kind, stored)) =
+                self.store.application(&name).map_err(HandlerError::internal)?
+            else {
+                return Ok(UpdateIngestSettingsResponse::NotFound(error("Application not found")));
+            };
+            let Some(json) = stored.as_deref().filter(|_| has_ingest(&kind)) else {
+                let message = format!(
+                    "Application {} is of type {kind}, which has no ingest settings",
+                    name.as_str()
+                );
+                return Ok(UpdateIngestSettingsResponse::NotFound(error(&message)));
+            };
+            let mut settings: IngestSettingsAttributes =
+                serde_json::from_str(json).map_err(HandlerError::internal)?;
+            merge(&mut settings, update.clone());
+            if let Some(message) = self.unusable(&settings) {
+                return Ok(UpdateIngestSettingsResponse::BadRequest(error(&message)));
+            }
+            let merged = serde_json::to_string(&settings).map_err(HandlerError::internal)?;
+            if self
+                .store
+                .replace_ingest(&name, stored.as_deref(), &merged)
+                .await
+                .map_err(HandlerError::internal)?
+            {
+                break settings;
+            }
         };
-        let Some(mut settings) = ingest.filter(|_| has_ingest(&kind)) else {
-            let message = format!(
-                "Application {} is of type {kind}, which has no ingest settings",
-                name.as_str()
-            );
-            return Ok(UpdateIngestSettingsResponse::NotFound(error(&message)));
-        };
-        merge(&mut settings, input.body.data.attributes);
-        if let Some(message) = self.unusable(&settings) {
-            return Ok(UpdateIngestSettingsResponse::BadRequest(error(&message)));
-        }
-        let json = serde_json::to_string(&settings).map_err(HandlerError::internal)?;
-        self.store.set_ingest(&name, &json).await.map_err(HandlerError::internal)?;
         let data = IngestSettingsSection { attributes: view(&settings) };
         let message = Some("Ingest settings updated".to_owned());
         Ok(UpdateIngestSettingsResponse::Ok(types::IngestSettingsResponse {

@@ -180,6 +180,52 @@ async fn a_slow_body_is_cut_off_by_the_read_timeout() {
     );
 }
 
+/// Partial updates of different fields at once, each made from its own read of the settings: every
+/// one lands, none undoes another that committed first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_partial_updates_of_ingest_settings_lose_nothing() {
+    let mut config = config(temp_db("ingest-race"));
+    config.storm.api_key = Some("race-api-key".into());
+    let address = start(config).await;
+    let http = reqwest::Client::new();
+    let url = format!("http://{address}/api/applications/live/settings/ingest");
+    // Each round turns two fields off, each by a request of its own, then both back on; a lost
+    // update leaves one of the pair where the other request's stale read had it.
+    for round in 0..20 {
+        let value = round % 2 == 1;
+        let patches = ["allowStreamIngest", "autoStreamPublish", "allowStreamOverwrite"]
+            .into_iter()
+            .flat_map(|field| std::iter::repeat_n(field, 8))
+            .map(|field| {
+                let (http, url) = (http.clone(), url.clone());
+                async move {
+                    let response = http
+                        .patch(&url)
+                        .header("X-Api-Key", "race-api-key")
+                        .json(&json!({"data": {"attributes": {field: value}}}))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+                }
+            });
+        futures::future::join_all(patches).await;
+        let settings: Value = http
+            .get(format!("http://{address}/api/applications/live/settings"))
+            .header("X-Api-Key", "race-api-key")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let attributes = &settings["data"]["ingestSettings"]["attributes"];
+        for field in ["allowStreamIngest", "autoStreamPublish", "allowStreamOverwrite"] {
+            assert_eq!(attributes[field]["value"], value, "round {round}: {field} in {attributes}");
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_hundred_concurrent_updates_of_one_key_lose_nothing() {
     let address = start(config(temp_db("updates"))).await;
