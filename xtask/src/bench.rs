@@ -1,10 +1,14 @@
-//! `cargo xtask bench [--seconds N]`: a load run on loopback, printed as one table.
+//! `cargo xtask bench [--seconds N] [--rounds R]`: a load run on loopback, printed as one table.
 //!
-//! Builds the emulator in release, starts it on 127.0.0.1 with an on-disk database (with the
-//! conformance layer on, then off), and drives each workload with `wrk` for N seconds (default 10):
-//! get, list, create, update and the ingest settings patch. Where `npx` is available, Stoplight Prism's
-//! mock server (installed into `target/prism`, pinned) serves the same specs and takes the same
-//! requests, and the table shows how many times faster the emulator with validation is.
+//! Builds the emulator in release, starts it on 127.0.0.1 with an on-disk database twice (the
+//! conformance layer on, and off), and, where `npx` is available, Stoplight Prism's mock server
+//! (installed into `target/prism`, pinned) on the same specs. Each workload (get, list, a page of 25,
+//! create, update and the ingest settings patch) is driven with `wrk` for N seconds (default 5) against
+//! each server in turn, and the whole sequence is repeated R times (default 3). A cell is the median of
+//! its R runs. `list` reads an account with one key, the page Prism's example answers, so both servers
+//! answer the same page; `list, a page of 25` reads an account of 30 keys, which Prism cannot serve.
+//! Running the servers back to back within a round, rather than one after the other for the whole
+//! run, keeps a slow minute of the machine from landing on one column only.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -17,7 +21,15 @@ use anyhow::{Context, Result, bail};
 use crate::ci::cargo;
 
 const PRISM: &str = "@stoplight/prism-cli@5.16.0";
+/// The account whose keys are created, read and updated.
 const TOKEN: &str = "bench-token";
+/// The account that `list` reads: one key, as Prism's example page has, so that both servers answer
+/// the same page. The listed accounts hold only the keys made at start, so a list costs the same in
+/// every round however many keys the create runs add to the other account.
+const LIST_TOKEN: &str = "bench-list-token";
+/// The account that `list, a page of 25` reads: [`PAGE_KEYS`] keys. Prism has no such page to answer.
+const PAGE_TOKEN: &str = "bench-page-token";
+const PAGE_KEYS: usize = 30;
 const API_KEY: &str = "bench-api-key";
 /// Connections and threads of every wrk run.
 const CONNECTIONS: &str = "32";
@@ -42,10 +54,46 @@ struct Workload {
     prism_path: String,
     /// Whether it goes to the Storm spec's Prism.
     storm: bool,
+    /// The AIOZ bearer token it sends (Storm's requests send the API key).
+    token: &'static str,
     body: Option<&'static str>,
+    /// Whether Prism is measured on it: Prism answers every list with its one example key.
+    prism: bool,
 }
 
-pub fn run(seconds: u64) -> Result<bool> {
+/// A server under load, a column of the table.
+struct Server {
+    column: &'static str,
+    children: Vec<Child>,
+    /// Where AIOZ's and Storm's requests go.
+    aioz: SocketAddr,
+    storm: SocketAddr,
+    prism: bool,
+    /// The key that get and update address.
+    id: String,
+}
+
+impl Server {
+    fn url(&self, workload: &Workload) -> String {
+        let (address, path) = match (self.prism, workload.storm) {
+            (true, true) => (self.storm, &workload.prism_path),
+            (true, false) => (self.aioz, &workload.prism_path),
+            (false, _) => (self.aioz, &workload.path),
+        };
+        format!("http://{address}{}", path.replace("{id}", &self.id))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+pub fn run(seconds: u64, rounds: usize) -> Result<bool> {
     let root = crate::project_root();
     if Command::new("wrk").arg("--version").output().is_err() {
         bail!("`wrk` is not installed; on Debian or Ubuntu: `apt-get install wrk`");
@@ -55,75 +103,109 @@ pub fn run(seconds: u64) -> Result<bool> {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
 
-    let mut rows: Vec<(String, Vec<Option<Figures>>)> = Vec::new();
-    let mut columns = vec!["emulator, validation on", "emulator, validation off"];
-    for (column, validate) in [true, false].into_iter().enumerate() {
-        let (mut emulator, address) = start_emulator(&root, &dir, validate)?;
-        let outcome = (|| -> Result<()> {
-            let id = create_key(address)?;
-            for workload in workloads(&id) {
-                let url = format!("http://{address}{}", workload.path);
-                let figures = wrk(&dir, &workload, &url, seconds)?;
-                record(&mut rows, workload.name, column, figures);
-            }
-            Ok(())
-        })();
-        let _ = emulator.kill();
-        let _ = emulator.wait();
-        outcome?;
+    let mut servers = Vec::new();
+    for (column, validate) in
+        [("emulator, validation on", true), ("emulator, validation off", false)]
+    {
+        let (child, address) = start_emulator(&root, &dir, validate)?;
+        let mut server = Server {
+            column,
+            children: vec![child],
+            aioz: address,
+            storm: address,
+            prism: false,
+            id: String::new(),
+        };
+        server.id = create_key(address, TOKEN)?;
+        create_key(address, LIST_TOKEN)?;
+        for _ in 0..PAGE_KEYS {
+            create_key(address, PAGE_TOKEN)?;
+        }
+        servers.push(server);
     }
     if Command::new("npx").arg("--version").output().is_ok_and(|output| output.status.success()) {
-        columns.push("Prism mock");
         let prism = install_prism(&root)?;
-        let mut aioz = start_prism(&prism, &root.join("spec/aioz-stream.yaml"))?;
-        let mut storm = start_prism(&prism, &root.join("spec/storm.yaml"))?;
-        let outcome = (|| -> Result<()> {
-            for workload in workloads("0b6f8c1e-54b7-4d0e-9a43-3c2f0f6f1d2a") {
-                let address = if workload.storm { storm.1 } else { aioz.1 };
-                let url = format!("http://{address}{}", workload.prism_path);
-                let figures = wrk(&dir, &workload, &url, seconds)?;
-                record(&mut rows, workload.name, 2, figures);
-            }
-            Ok(())
-        })();
-        for child in [&mut aioz.0, &mut storm.0] {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        outcome?;
+        let (aioz_child, aioz) = start_prism(&prism, &root.join("spec/aioz-stream.yaml"))?;
+        let mut server = Server {
+            column: "Prism mock",
+            children: vec![aioz_child],
+            aioz,
+            storm: aioz,
+            prism: true,
+            id: "0b6f8c1e-54b7-4d0e-9a43-3c2f0f6f1d2a".to_owned(),
+        };
+        let (storm_child, storm) = start_prism(&prism, &root.join("spec/storm.yaml"))?;
+        server.children.push(storm_child);
+        server.storm = storm;
+        servers.push(server);
     } else {
         println!("bench: `npx` not found, so Prism is not measured");
     }
 
-    let table = render(&columns, &rows, seconds);
+    let workloads = workloads();
+    // samples[workload][server]: one run per round.
+    let mut samples = vec![vec![Vec::new(); servers.len()]; workloads.len()];
+    for round in 1..=rounds {
+        for (index, workload) in workloads.iter().enumerate() {
+            for (column, server) in servers.iter().enumerate() {
+                if server.prism && !workload.prism {
+                    continue;
+                }
+                let url = server.url(workload);
+                println!(
+                    "bench: round {round}/{rounds}, {}: {} {url}",
+                    server.column, workload.method
+                );
+                samples[index][column].push(wrk(&dir, workload, &url, seconds)?);
+            }
+        }
+    }
+    let columns: Vec<&str> = servers.iter().map(|server| server.column).collect();
+    drop(servers);
+
+    let rows: Vec<(&str, Vec<Option<Figures>>)> = workloads
+        .iter()
+        .zip(samples)
+        .map(|(workload, cells)| (workload.name, cells.into_iter().map(median).collect()))
+        .collect();
+    let table = render(&columns, &rows, seconds, rounds);
     println!("\n{table}");
     std::fs::write(dir.join("results.md"), &table)?;
     println!("bench: the table is also in target/bench/results.md");
     Ok(true)
 }
 
-fn workloads(id: &str) -> Vec<Workload> {
-    let aioz = |name, method, path: String, body| Workload {
+/// The run with the median rate (the lower middle one of an even count), with its latencies; `None`
+/// for a cell that was not measured.
+fn median(mut runs: Vec<Figures>) -> Option<Figures> {
+    runs.sort_by(|a, b| a.requests_per_second.total_cmp(&b.requests_per_second));
+    runs.get(runs.len().checked_sub(1)? / 2).copied()
+}
+
+fn workloads() -> Vec<Workload> {
+    let aioz = |name, method, path: &str, token, body| Workload {
         name,
         method,
-        prism_path: path.clone(),
+        prism_path: path.to_owned(),
         path: format!("/api{path}"),
         storm: false,
+        token,
         body,
+        prism: true,
     };
     vec![
-        aioz("get", "GET", format!("/live_streams/{id}"), None),
-        aioz("list", "GET", "/live_streams?limit=25".to_owned(), None),
-        aioz(
-            "create",
-            "POST",
-            "/live_streams".to_owned(),
-            Some(r#"{"name": "bench", "save": true}"#),
-        ),
+        aioz("get", "GET", "/live_streams/{id}", TOKEN, None),
+        aioz("list", "GET", "/live_streams?limit=25", LIST_TOKEN, None),
+        Workload {
+            prism: false,
+            ..aioz("list, a page of 25", "GET", "/live_streams?limit=25", PAGE_TOKEN, None)
+        },
+        aioz("create", "POST", "/live_streams", TOKEN, Some(r#"{"name": "bench", "save": true}"#)),
         aioz(
             "update",
             "PUT",
-            format!("/live_streams/{id}"),
+            "/live_streams/{id}",
+            TOKEN,
             Some(r#"{"name": "renamed", "save": false}"#),
         ),
         Workload {
@@ -132,6 +214,8 @@ fn workloads(id: &str) -> Vec<Workload> {
             path: "/api/applications/live/settings/ingest".to_owned(),
             prism_path: "/api/applications/live/settings/ingest".to_owned(),
             storm: true,
+            token: TOKEN,
+            prism: true,
             body: Some(
                 r#"{"data": {"attributes": {"authorizationEnabled": true, "authType": "local", "authUsers": [{"username": "admin", "password": "qwerty123"}]}}}"#,
             ),
@@ -139,23 +223,12 @@ fn workloads(id: &str) -> Vec<Workload> {
     ]
 }
 
-fn record(
-    rows: &mut Vec<(String, Vec<Option<Figures>>)>,
-    name: &str,
-    column: usize,
-    figures: Figures,
-) {
-    let row = match rows.iter().position(|(row, _)| row == name) {
-        Some(index) => &mut rows[index].1,
-        None => {
-            rows.push((name.to_owned(), vec![None; 3]));
-            &mut rows.last_mut().unwrap().1
-        }
-    };
-    row[column] = Some(figures);
-}
-
-fn render(columns: &[&str], rows: &[(String, Vec<Option<Figures>>)], seconds: u64) -> String {
+fn render(
+    columns: &[&str],
+    rows: &[(&str, Vec<Option<Figures>>)],
+    seconds: u64,
+    rounds: usize,
+) -> String {
     let machine = machine();
     let date = Command::new("date")
         .arg("+%Y-%m-%d")
@@ -164,7 +237,8 @@ fn render(columns: &[&str], rows: &[(String, Vec<Option<Figures>>)], seconds: u6
         .unwrap_or_default();
     let mut out = format!(
         "Load run of {date} on {machine}: `wrk -t{THREADS} -c{CONNECTIONS} -d{seconds}s --latency` per \
-         cell, on loopback, wrk and the server sharing the machine. Requests per second, then p50 / p99 \
+         run, on loopback, wrk and the server sharing the machine; each cell is the median of {rounds} \
+         rounds, and a round runs every column back to back. Requests per second, then p50 / p99 \
          latency.\n\n| workload | {} |",
         columns.join(" | ")
     );
@@ -175,23 +249,19 @@ fn render(columns: &[&str], rows: &[(String, Vec<Option<Figures>>)], seconds: u6
     out.push_str(&format!("\n|{}\n", " --- |".repeat(columns.len() + 1 + usize::from(prism))));
     for (name, cells) in rows {
         out.push_str(&format!("| {name} |"));
-        for cell in cells.iter().take(columns.len()) {
-            match cell {
-                Some(f) => {
-                    let errors = if f.errors > 0 {
-                        format!(", {} non-2xx", f.errors)
-                    } else {
-                        String::new()
-                    };
-                    out.push_str(&format!(
-                        " {} /s ({:.2} / {:.2} ms{errors}) |",
-                        thousands(f.requests_per_second),
-                        f.p50_ms,
-                        f.p99_ms
-                    ));
-                }
-                None => out.push_str(" - |"),
-            }
+        for cell in cells {
+            let Some(f) = cell else {
+                out.push_str(" - |");
+                continue;
+            };
+            let errors =
+                if f.errors > 0 { format!(", {} non-2xx", f.errors) } else { String::new() };
+            out.push_str(&format!(
+                " {} /s ({:.2} / {:.2} ms{errors}) |",
+                thousands(f.requests_per_second),
+                f.p50_ms,
+                f.p99_ms
+            ));
         }
         if prism {
             match (cells[0], cells[2]) {
@@ -239,14 +309,14 @@ fn wrk(dir: &Path, workload: &Workload, url: &str, seconds: u64) -> Result<Figur
     if workload.storm {
         lua.push_str(&format!("wrk.headers[\"X-Api-Key\"] = \"{API_KEY}\"\n"));
     } else {
-        lua.push_str(&format!("wrk.headers[\"Authorization\"] = \"Bearer {TOKEN}\"\n"));
+        let token = workload.token;
+        lua.push_str(&format!("wrk.headers[\"Authorization\"] = \"Bearer {token}\"\n"));
     }
     if let Some(body) = workload.body {
         lua.push_str("wrk.headers[\"Content-Type\"] = \"application/json\"\n");
         lua.push_str(&format!("wrk.body = [[{body}]]\n"));
     }
     std::fs::write(&script, lua)?;
-    println!("bench: {} {url} for {seconds} s", workload.method);
     let output = Command::new("wrk")
         .args(["-t", THREADS, "-c", CONNECTIONS, "-d", &format!("{seconds}s"), "--latency", "-s"])
         .arg(&script)
@@ -290,7 +360,11 @@ fn start_emulator(root: &Path, dir: &Path, validate: bool) -> Result<(Child, Soc
         format!(
             "rate_limit_per_minute = 4000000000\nvalidate_requests = {validate}\n\n\
              [[aioz_accounts]]\nuser_id = \"bench\"\npublic_key = \"pk_bench\"\nsecret_key = \"sk_bench\"\n\
-             token = \"{TOKEN}\"\n\n[storm]\napi_key = \"{API_KEY}\"\n"
+             token = \"{TOKEN}\"\n\n\
+             [[aioz_accounts]]\nuser_id = \"bench-list\"\npublic_key = \"pk_list\"\n\
+             secret_key = \"sk_list\"\ntoken = \"{LIST_TOKEN}\"\n\n\
+             [[aioz_accounts]]\nuser_id = \"bench-page\"\npublic_key = \"pk_page\"\n\
+             secret_key = \"sk_page\"\ntoken = \"{PAGE_TOKEN}\"\n\n[storm]\napi_key = \"{API_KEY}\"\n"
         ),
     )?;
     let binary = root.join("target/release/streamspec-emulator");
@@ -317,13 +391,13 @@ fn start_emulator(root: &Path, dir: &Path, validate: bool) -> Result<(Child, Soc
     Ok((child, address))
 }
 
-/// Creates a live stream key with a plain HTTP/1.1 request; its id.
-fn create_key(address: SocketAddr) -> Result<String> {
+/// Creates a live stream key in `token`'s account with a plain HTTP/1.1 request; its id.
+fn create_key(address: SocketAddr, token: &str) -> Result<String> {
     let body = r#"{"name": "bench", "save": true}"#;
     let mut stream = TcpStream::connect(address)?;
     write!(
         stream,
-        "POST /api/live_streams HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {TOKEN}\r\n\
+        "POST /api/live_streams HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\n\
          Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )?;
@@ -401,5 +475,23 @@ Transfer/sec:     29.70MB
         assert_eq!(figures.errors, 12);
         assert_eq!(thousands(75278.75), "75,279");
         assert_eq!(duration_ms("2.5s").unwrap(), 2500.0);
+    }
+
+    #[test]
+    fn a_cell_is_the_median_run() {
+        let run = |requests_per_second| Figures {
+            requests_per_second,
+            p50_ms: requests_per_second,
+            p99_ms: 0.0,
+            errors: 0,
+        };
+        let cell = median(vec![run(3.0), run(1.0), run(2.0)]).unwrap();
+        assert_eq!(
+            (cell.requests_per_second, cell.p50_ms),
+            (2.0, 2.0),
+            "its latencies come with it"
+        );
+        assert_eq!(median(vec![run(4.0), run(1.0)]).unwrap().requests_per_second, 1.0);
+        assert!(median(Vec::new()).is_none(), "a cell not measured");
     }
 }

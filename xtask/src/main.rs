@@ -4,7 +4,7 @@
 //! - `cargo xtask lint`: checks every spec (see [`lint`]).
 //! - `cargo xtask lint --breaking [--base REV]`: lists what a spec edit breaks (see [`breaking`]).
 //! - `cargo xtask fuzz --seconds N`: runs every fuzz target for N seconds (see [`fuzz`]).
-//! - `cargo xtask bench [--seconds N]`: a load run on loopback, with Prism for comparison (see [`mod@bench`]).
+//! - `cargo xtask bench [--seconds N] [--rounds R]`: a load run on loopback, with Prism for comparison (see [`mod@bench`]).
 //! - `cargo xtask ci`: everything CI runs, in order; what `.ci/run` calls.
 
 mod bench;
@@ -37,9 +37,10 @@ commands:
           fail unless each is acknowledged in spec/CHANGELOG.md
   fuzz --seconds N
           run every cargo fuzz target in fuzz/ for N seconds each (installs cargo-fuzz into target/tools)
-  bench [--seconds N]
+  bench [--seconds N] [--rounds R]
           build in release, load the emulator (validation on and off) and Prism's mock with wrk, N
-          seconds per workload (default 10), and print one table
+          seconds per workload and server (default 5), R rounds (default 3), and print one table of
+          the medians
   ci      run every check CI runs: fmt, clippy, lint, the outside OpenAPI validator, doc, tests
 ";
 
@@ -60,9 +61,8 @@ fn main() -> ExitCode {
             Some(seconds) => fuzz::run(seconds),
             None => return ExitCode::from(2),
         },
-        ["bench"] => bench::run(10),
-        ["bench", "--seconds", seconds] => match parse_seconds(seconds) {
-            Some(seconds) => bench::run(seconds),
+        ["bench", options @ ..] => match bench_options(options) {
+            Some((seconds, rounds)) => bench::run(seconds, rounds),
             None => return ExitCode::from(2),
         },
         ["ci"] => ci::run(),
@@ -92,6 +92,29 @@ fn parse_seconds(text: &str) -> Option<u64> {
         eprintln!("--seconds takes a whole number of seconds above 0, not `{text}`");
     }
     seconds
+}
+
+/// `bench`'s `--seconds N` and `--rounds R`, in any order, with their defaults; `None` after saying
+/// what is wrong.
+fn bench_options(options: &[&str]) -> Option<(u64, usize)> {
+    let (mut seconds, mut rounds) = (5, 3);
+    for pair in options.chunks(2) {
+        match pair {
+            ["--seconds", text] => seconds = parse_seconds(text)?,
+            ["--rounds", text] => match text.parse().ok().filter(|rounds| *rounds > 0) {
+                Some(value) => rounds = value,
+                None => {
+                    eprintln!("--rounds takes a whole number above 0, not `{text}`");
+                    return None;
+                }
+            },
+            _ => {
+                eprint!("{USAGE}");
+                return None;
+            }
+        }
+    }
+    Some((seconds, rounds))
 }
 
 /// The workspace root: xtask lives one level below it.
