@@ -444,17 +444,26 @@ impl Storage for Sqlite {
             ))?;
             // One snapshot for both, so the total counts the keys the page was taken from even when
             // a write commits in between; it also takes the WAL's read lock once instead of twice.
-            let snapshot = c.unchecked_transaction()?;
-            let total: i64 = match search {
-                None => count.query_row(params![account], |row| row.get(0))?,
-                Some(search) => count.query_row(params![account, search], |row| row.get(0))?,
-            };
-            // Without a search, `?2` is in no clause; binding it (to NULL) changes nothing.
-            let keys =
-                page.query_map(params![account, search, query.limit, query.offset], key_from_row)?;
-            let keys = keys.collect::<rusqlite::Result<Vec<_>>>()?;
-            snapshot.commit()?;
-            Ok((keys, total))
+            // `BEGIN` and `COMMIT` are prepared once, like every other statement (about 3% of a list).
+            let run = |sql: &str| c.prepare_cached(sql)?.execute([]).map(|_| ());
+            run("BEGIN")?;
+            let read = (|| {
+                let total: i64 = match search {
+                    None => count.query_row(params![account], |row| row.get(0))?,
+                    Some(search) => count.query_row(params![account, search], |row| row.get(0))?,
+                };
+                // Without a search, `?2` is in no clause; binding it (to NULL) changes nothing.
+                let keys = page
+                    .query_map(params![account, search, query.limit, query.offset], key_from_row)?;
+                Ok((keys.collect::<rusqlite::Result<Vec<_>>>()?, total))
+            })();
+            match read {
+                Ok(read) => run("COMMIT").map(|()| read),
+                Err(error) => {
+                    let _ = run("ROLLBACK");
+                    Err(error)
+                }
+            }
         })
     }
 
