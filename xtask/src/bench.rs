@@ -152,9 +152,10 @@ pub fn run(seconds: u64, rounds: usize) -> Result<bool> {
                     continue;
                 }
                 let url = server.url(workload);
+                let (name, server_name) = (workload.name, server.column);
                 println!(
-                    "bench: round {round}/{rounds}, {}: {} {url}",
-                    server.column, workload.method
+                    "bench: round {round}/{rounds}, {name}, {server_name}: {} {url}",
+                    workload.method
                 );
                 samples[index][column].push(wrk(&dir, workload, &url, seconds)?);
             }
