@@ -226,8 +226,8 @@ impl Sqlite {
     }
 
     /// Queues a write of one statement; the answer comes once its batch is committed. In memory, it
-    /// runs at once. A statement that fails is undone by SQLite itself (statement atomicity), leaving the
-    /// rest of its batch, so it needs no savepoint: a savepoint would copy every page the write touches.
+    /// runs at once. SQLite undoes a failed statement by itself and leaves the rest of the batch, so it
+    /// needs no savepoint, which would keep the original of every page the write changes.
     fn with<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,

@@ -189,14 +189,13 @@ async fn concurrent_partial_updates_of_ingest_settings_lose_nothing() {
     let address = start(config).await;
     let http = reqwest::Client::new();
     let url = format!("http://{address}/api/applications/live/settings/ingest");
-    // Each round turns two fields off, each by a request of its own, then both back on; a lost
-    // update leaves one of the pair where the other request's stale read had it.
+    // Each round flips three fields, eight requests per field, all at once, each request naming only
+    // its own field; a lost update leaves a field where another request's stale read had it.
+    const FIELDS: [&str; 3] = ["allowStreamIngest", "autoStreamPublish", "allowStreamOverwrite"];
     for round in 0..20 {
         let value = round % 2 == 1;
-        let patches = ["allowStreamIngest", "autoStreamPublish", "allowStreamOverwrite"]
-            .into_iter()
-            .flat_map(|field| std::iter::repeat_n(field, 8))
-            .map(|field| {
+        let patches =
+            FIELDS.into_iter().flat_map(|field| std::iter::repeat_n(field, 8)).map(|field| {
                 let (http, url) = (http.clone(), url.clone());
                 async move {
                     let response = http
@@ -220,7 +219,7 @@ async fn concurrent_partial_updates_of_ingest_settings_lose_nothing() {
             .await
             .unwrap();
         let attributes = &settings["data"]["ingestSettings"]["attributes"];
-        for field in ["allowStreamIngest", "autoStreamPublish", "allowStreamOverwrite"] {
+        for field in FIELDS {
             assert_eq!(attributes[field]["value"], value, "round {round}: {field} in {attributes}");
         }
     }
