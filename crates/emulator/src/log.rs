@@ -129,8 +129,10 @@ impl Write for LineWriter<'_> {
         while state.pending.len() >= MAX_PENDING && !state.stopping {
             state = shared.room.wait(state).unwrap_or_else(|poisoned| poisoned.into_inner());
         }
+        let before = state.pending.len();
         state.pending.extend_from_slice(bytes);
-        let wake = state.pending.len() >= WAKE_AT;
+        // Only the line that crosses the mark wakes the thread: one call, not one per line after it.
+        let wake = before < WAKE_AT && state.pending.len() >= WAKE_AT;
         drop(state);
         if wake {
             shared.wake.notify_one();
