@@ -328,8 +328,7 @@ fn in_savepoint<T>(
     connection: &Connection,
     work: impl FnOnce(&Connection) -> rusqlite::Result<T>,
 ) -> Result<T> {
-    // Prepared once, like every other statement: the writer runs these for every write.
-    let run = |sql: &str| connection.prepare_cached(sql)?.execute([]).map(|_| ());
+    let run = |sql| execute_cached(connection, sql);
     run("SAVEPOINT write")?;
     match work(connection) {
         Ok(value) => {
@@ -342,6 +341,12 @@ fn in_savepoint<T>(
             Err(error.into())
         }
     }
+}
+
+/// Runs a statement without parameters, prepared once per connection: the savepoints around a write
+/// and the snapshot around a page of keys run on every request.
+fn execute_cached(connection: &Connection, sql: &str) -> rusqlite::Result<()> {
+    connection.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
 /// What every connection shares: a busy timeout, and plans that do not depend on bound values, since
@@ -387,6 +392,23 @@ macro_rules! key_columns {
     };
 }
 
+/// One of the account's keys, on whichever connection: a reader's for `key`, the writer's inside an
+/// update.
+fn select_key(
+    connection: &Connection,
+    account: &str,
+    id: &str,
+) -> rusqlite::Result<Option<StoredKey>> {
+    connection
+        .prepare_cached(concat!(
+            "SELECT ",
+            key_columns!(),
+            " FROM live_stream_keys WHERE account = ?1 AND id = ?2"
+        ))?
+        .query_row(params![account, id], key_from_row)
+        .optional()
+}
+
 impl Storage for Sqlite {
     fn insert_key(&self, key: &StoredKey) -> Write<()> {
         let key = key.clone();
@@ -411,15 +433,7 @@ impl Storage for Sqlite {
     }
 
     fn key(&self, account: &str, id: &str) -> Result<Option<StoredKey>> {
-        self.read(|c| {
-            c.prepare_cached(concat!(
-                "SELECT ",
-                key_columns!(),
-                " FROM live_stream_keys WHERE account = ?1 AND id = ?2"
-            ))?
-            .query_row(params![account, id], key_from_row)
-            .optional()
-        })
+        self.read(|c| select_key(c, account, id))
     }
 
     fn keys(&self, account: &str, query: &KeyQuery) -> Result<(Vec<StoredKey>, i64)> {
@@ -445,7 +459,7 @@ impl Storage for Sqlite {
             // One snapshot for both, so the total counts the keys the page was taken from even when
             // a write commits in between; it also takes the WAL's read lock once instead of twice.
             // `BEGIN` and `COMMIT` are prepared once, like every other statement (about 3% of a list).
-            let run = |sql: &str| c.prepare_cached(sql)?.execute([]).map(|_| ());
+            let run = |sql| execute_cached(c, sql);
             run("BEGIN")?;
             let read = (|| {
                 let total: i64 = match search {
@@ -482,15 +496,7 @@ impl Storage for Sqlite {
             // rows in a temporary table, whose memory it allocates and frees on every run, and glibc
             // hands that back to the kernel each time (one `madvise` per update). The writer runs one
             // write at a time, so nothing comes between the two; a failed `UPDATE` changes nothing.
-            let Some(mut key) = c
-                .prepare_cached(concat!(
-                    "SELECT ",
-                    key_columns!(),
-                    " FROM live_stream_keys WHERE account = ?1 AND id = ?2"
-                ))?
-                .query_row(params![account, id], key_from_row)
-                .optional()?
-            else {
+            let Some(mut key) = select_key(c, &account, &id)? else {
                 return Ok(None);
             };
             c.prepare_cached(
