@@ -69,6 +69,11 @@ fn post_head(path: &str, length: usize, extra: &str) -> String {
     )
 }
 
+/// Sends the request and reads its answer as JSON.
+async fn json_of(request: reqwest::RequestBuilder) -> Value {
+    request.send().await.unwrap().json().await.unwrap()
+}
+
 fn message(body: &str) -> String {
     serde_json::from_str::<Value>(body).unwrap()["message"].as_str().unwrap().to_owned()
 }
@@ -209,15 +214,11 @@ async fn concurrent_partial_updates_of_ingest_settings_lose_nothing() {
                 }
             });
         futures::future::join_all(patches).await;
-        let settings: Value = http
-            .get(format!("http://{address}/api/applications/live/settings"))
-            .header("X-Api-Key", "race-api-key")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let settings = json_of(
+            http.get(format!("http://{address}/api/applications/live/settings"))
+                .header("X-Api-Key", "race-api-key"),
+        )
+        .await;
         let attributes = &settings["data"]["ingestSettings"]["attributes"];
         for field in FIELDS {
             assert_eq!(attributes[field]["value"], value, "round {round}: {field} in {attributes}");
@@ -230,16 +231,8 @@ async fn five_hundred_concurrent_updates_of_one_key_lose_nothing() {
     let address = start(config(temp_db("updates"))).await;
     let http = reqwest::Client::new();
     let base = format!("http://{address}/api/live_streams");
-    let created: Value = http
-        .post(&base)
-        .bearer_auth(TOKEN)
-        .json(&json!({"name": "original"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created =
+        json_of(http.post(&base).bearer_auth(TOKEN).json(&json!({"name": "original"}))).await;
     let id = created["data"]["id"].as_str().unwrap().to_owned();
     let updates = (0..500usize).map(|n| {
         let http = http.clone();
@@ -263,15 +256,7 @@ async fn five_hundred_concurrent_updates_of_one_key_lose_nothing() {
         assert_eq!(*status, 200, "{body}");
         assert_eq!(body["data"]["name"], *name, "each update answers its own write");
     }
-    let last: Value = http
-        .get(format!("{base}/{id}"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let last = json_of(http.get(format!("{base}/{id}")).bearer_auth(TOKEN)).await;
     let final_name = last["data"]["name"].as_str().unwrap();
     let number: usize = final_name.strip_prefix("writer-").unwrap().parse().unwrap();
     assert_eq!(
@@ -340,15 +325,7 @@ async fn a_locked_database_delays_requests_but_fails_none() {
     other.execute_batch("COMMIT;").unwrap();
     let statuses = load.await.unwrap();
     assert!(statuses.iter().all(|status| *status == 200), "{statuses:?}");
-    let listed: Value = http
-        .get(format!("{base}?limit=1"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = json_of(http.get(format!("{base}?limit=1")).bearer_auth(TOKEN)).await;
     assert_eq!(listed["data"]["total"], 100, "every create was written");
 }
 
