@@ -3,6 +3,7 @@
 //!
 //! ```toml
 //! listen = "127.0.0.1:8080"
+//! threads = 2              # threads serving requests (default: one per core)
 //! db = "streamspec.sqlite"
 //! ingest_base_url = "rtmp://127.0.0.1:1935/live"
 //! rate_limit_per_minute = 600
@@ -27,6 +28,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -40,6 +42,8 @@ use crate::store::Storage;
 pub struct Config {
     /// Where to listen.
     pub listen: SocketAddr,
+    /// How many threads serve requests; `None` for one per core.
+    pub threads: Option<NonZeroUsize>,
     /// The SQLite database; `:memory:` for a throwaway run.
     pub db: PathBuf,
     /// The `rtmp_url` of every live stream key.
@@ -63,6 +67,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            threads: None,
             db: PathBuf::from("streamspec.sqlite"),
             ingest_base_url: "rtmp://127.0.0.1:1935/live".to_owned(),
             rate_limit_per_minute: 600,

@@ -3,6 +3,7 @@
 //! Run with: cargo run --release -p streamspec-emulator -- --help
 
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -22,6 +23,9 @@ struct Args {
     /// Where to listen [default: 127.0.0.1:8080]
     #[arg(long, env = "STREAMSPEC_LISTEN")]
     listen: Option<SocketAddr>,
+    /// How many threads serve requests [default: one per core]
+    #[arg(long, env = "STREAMSPEC_THREADS")]
+    threads: Option<NonZeroUsize>,
     /// The SQLite database; `:memory:` for a throwaway run [default: streamspec.sqlite]
     #[arg(long, env = "STREAMSPEC_DB")]
     db: Option<PathBuf>,
@@ -33,7 +37,9 @@ struct Args {
     debug: bool,
 }
 
-#[tokio::main]
+// This runtime only accepts connections and waits for a signal: the requests run on threads of
+// their own (`Emulator::serve_on_threads`).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     // A line per request: a thread of its own writes them in batches, so a handler never waits for
     // stderr. Not lossy: when that thread falls behind, logging waits rather than dropping lines.
@@ -53,6 +59,7 @@ async fn main() -> anyhow::Result<()> {
         None => Config::default(),
     };
     config.listen = args.listen.unwrap_or(config.listen);
+    config.threads = args.threads.or(config.threads);
     config.db = args.db.unwrap_or(config.db);
     config.debug |= args.debug;
 
@@ -62,7 +69,10 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("listening on {}", config.listen))?;
     let address = listener.local_addr()?;
     print_banner(address, &config, emulator.credentials());
-    emulator.serve(listener, shutdown_signal()).await?;
+    let threads = config
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN));
+    emulator.serve_on_threads(listener, threads, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! both APIs, persistence across a restart, accounts kept apart, and the rate limits.
 
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
 use futures::TryStreamExt;
@@ -49,18 +50,25 @@ impl Running {
 }
 
 async fn start(config: Config) -> Running {
+    start_with(config, None).await
+}
+
+/// Serves on the test's runtime, or, given a number of threads, on threads of its own as the binary
+/// does.
+async fn start_with(config: Config, threads: Option<NonZeroUsize>) -> Running {
     let emulator = Emulator::new(&config).unwrap();
     let credentials = emulator.credentials().clone();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let stopped = async move {
+        let _ = stopped.await;
+    };
     let done = tokio::spawn(async move {
-        emulator
-            .serve(listener, async move {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap();
+        match threads {
+            None => emulator.serve(listener, stopped).await.unwrap(),
+            Some(threads) => emulator.serve_on_threads(listener, threads, stopped).await.unwrap(),
+        }
     });
     Running { address, credentials, stop: Some(stop), done }
 }
@@ -277,6 +285,46 @@ async fn at_most_five_logins_a_minute_per_address() {
         "{error:?}"
     );
     running.stop().await;
+}
+
+/// The binary's way of serving, connections handed out to threads of their own: many connections at
+/// once are all answered, the login limit counts attempts on every thread, and a stop ends them all.
+#[tokio::test]
+async fn serving_on_threads_answers_every_connection_and_limits_logins_across_them() {
+    let running = start_with(config(temp_db("threads")), NonZeroUsize::new(3)).await;
+    // A client of its own per request, so each is a connection of its own, handed to a thread in turn.
+    let creates = (0..24).map(|n| {
+        let client = running.aioz(0);
+        async move {
+            let body = CreateLiveStreamKeyRequest::builder().name(format!("key {n}"));
+            client.create_live_stream_key().body(body).send().await.unwrap().data.id
+        }
+    });
+    let mut ids = futures::future::join_all(creates).await;
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 24);
+    let page = running.aioz(0).list_live_stream_keys().limit(100).send().await.unwrap();
+    assert_eq!(page.data.total, 24);
+
+    let url = format!("http://{}/api/auth/login", running.address);
+    let logins = (0..30).map(|_| {
+        let url = url.clone();
+        async move {
+            let body = serde_json::json!({"username": "admin", "password": "wrong"});
+            reqwest::Client::new().post(url).json(&body).send().await.unwrap().status().as_u16()
+        }
+    });
+    let statuses = futures::future::join_all(logins).await;
+    assert_eq!(statuses.iter().filter(|status| **status == 401).count(), 5, "{statuses:?}");
+    assert!(statuses.iter().all(|status| matches!(status, 401 | 429)), "{statuses:?}");
+
+    let address = running.address;
+    running.stop().await;
+    assert!(
+        tokio::net::TcpStream::connect(address).await.is_err(),
+        "nothing listens once serving has stopped"
+    );
 }
 
 /// The seed documents' curl examples, sent as curl sends them (host replaced), with their answers.
