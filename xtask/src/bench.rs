@@ -164,16 +164,43 @@ pub fn run(seconds: u64, rounds: usize) -> Result<bool> {
     let columns: Vec<&str> = servers.iter().map(|server| server.column).collect();
     drop(servers);
 
-    let rows: Vec<(&str, Vec<Option<Figures>>)> = workloads
+    let rows: Vec<Row> = workloads
         .iter()
         .zip(samples)
-        .map(|(workload, cells)| (workload.name, cells.into_iter().map(median).collect()))
+        .map(|(workload, runs)| Row {
+            name: workload.name,
+            round_ratios: round_ratios(&runs),
+            cells: runs.into_iter().map(median).collect(),
+        })
         .collect();
     let table = render(&columns, &rows, seconds, rounds);
     println!("\n{table}");
     std::fs::write(dir.join("results.md"), &table)?;
     println!("bench: the table is also in target/bench/results.md");
     Ok(true)
+}
+
+/// A workload's line of the table.
+struct Row {
+    name: &'static str,
+    /// One per column: the median run.
+    cells: Vec<Option<Figures>>,
+    /// Validation on over Prism, each round's runs divided, in round order; empty without Prism.
+    round_ratios: Vec<f64>,
+}
+
+/// `runs[column][round]`: the first column's rate over the third's (Prism's), round by round. Since
+/// the machine's speed drifts over minutes, a round's two runs, seconds apart, compare more fairly
+/// than two medians of runs that may come from different rounds.
+fn round_ratios(runs: &[Vec<Figures>]) -> Vec<f64> {
+    let (Some(ours), Some(theirs)) = (runs.first(), runs.get(2)) else {
+        return Vec::new();
+    };
+    ours.iter()
+        .zip(theirs)
+        .filter(|(_, theirs)| theirs.requests_per_second > 0.0)
+        .map(|(ours, theirs)| ours.requests_per_second / theirs.requests_per_second)
+        .collect()
 }
 
 /// The run with the median rate (the lower middle one of an even count), with its latencies; `None`
@@ -224,12 +251,7 @@ fn workloads() -> Vec<Workload> {
     ]
 }
 
-fn render(
-    columns: &[&str],
-    rows: &[(&str, Vec<Option<Figures>>)],
-    seconds: u64,
-    rounds: usize,
-) -> String {
+fn render(columns: &[&str], rows: &[Row], seconds: u64, rounds: usize) -> String {
     let machine = machine();
     let date = Command::new("date")
         .arg("+%Y-%m-%d")
@@ -240,7 +262,8 @@ fn render(
         "Load run of {date} on {machine}: `wrk -t{THREADS} -c{CONNECTIONS} -d{seconds}s --latency` per \
          run, on loopback, wrk and the server sharing the machine; each cell is the median of {rounds} \
          rounds, and a round runs every column back to back. Requests per second, then p50 / p99 \
-         latency.\n\n| workload | {} |",
+         latency. The ratio is of the medians, then, in brackets, the lowest and highest of the \
+         rounds' own ratios.\n\n| workload | {} |",
         columns.join(" | ")
     );
     let prism = columns.len() == 3;
@@ -248,7 +271,7 @@ fn render(
         out.push_str(" validation on ÷ Prism |");
     }
     out.push_str(&format!("\n|{}\n", " --- |".repeat(columns.len() + 1 + usize::from(prism))));
-    for (name, cells) in rows {
+    for Row { name, cells, round_ratios } in rows {
         out.push_str(&format!("| {name} |"));
         for cell in cells {
             let Some(f) = cell else {
@@ -266,9 +289,14 @@ fn render(
         }
         if prism {
             match (cells[0], cells[2]) {
-                (Some(ours), Some(theirs)) if theirs.requests_per_second > 0.0 => out.push_str(
-                    &format!(" {:.1}× |", ours.requests_per_second / theirs.requests_per_second),
-                ),
+                (Some(ours), Some(theirs)) if theirs.requests_per_second > 0.0 => {
+                    let lowest = round_ratios.iter().copied().fold(f64::INFINITY, f64::min);
+                    let highest = round_ratios.iter().copied().fold(0.0, f64::max);
+                    out.push_str(&format!(
+                        " {:.1}× ({lowest:.1}–{highest:.1}×) |",
+                        ours.requests_per_second / theirs.requests_per_second
+                    ));
+                }
                 _ => out.push_str(" - |"),
             }
         }
@@ -494,5 +522,27 @@ Transfer/sec:     29.70MB
         );
         assert_eq!(median(vec![run(4.0), run(1.0)]).unwrap().requests_per_second, 1.0);
         assert!(median(Vec::new()).is_none(), "a cell not measured");
+    }
+
+    #[test]
+    fn ratios_divide_the_runs_of_one_round() {
+        let run = |requests_per_second| Figures {
+            requests_per_second,
+            p50_ms: 0.0,
+            p99_ms: 0.0,
+            errors: 0,
+        };
+        let runs =
+            vec![vec![run(40.0), run(90.0)], vec![run(1.0), run(1.0)], vec![run(2.0), run(3.0)]];
+        assert_eq!(round_ratios(&runs), vec![20.0, 30.0]);
+        assert!(round_ratios(&runs[..2]).is_empty(), "no Prism column, no ratios");
+        let row = Row {
+            name: "get",
+            cells: runs.into_iter().map(median).collect(),
+            round_ratios: vec![20.0, 30.0],
+        };
+        let table = render(&["on", "off", "Prism mock"], &[row], 5, 2);
+        assert!(table.contains("| get | 40 /s"), "{table}");
+        assert!(table.ends_with("| 20.0× (20.0–30.0×) |\n"), "{table}");
     }
 }
