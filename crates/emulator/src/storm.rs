@@ -209,11 +209,12 @@ pub(crate) fn application(
     let Some((kind, ingest)) = store.application(name).map_err(HandlerError::internal)? else {
         return Ok(None);
     };
-    let ingest = ingest
-        .map(|json| serde_json::from_str(&json))
-        .transpose()
-        .map_err(HandlerError::internal)?;
-    Ok(Some((kind, ingest)))
+    Ok(Some((kind, ingest.as_deref().map(parse_ingest).transpose()?)))
+}
+
+/// Stored ingest settings (JSON, with their secrets) as attributes.
+fn parse_ingest(json: &str) -> Result<IngestSettingsAttributes, HandlerError> {
+    serde_json::from_str(json).map_err(HandlerError::internal)
 }
 
 /// Answers 401 in the operation's own variant unless the caller is authorized.
@@ -338,8 +339,7 @@ impl StormApi for Storm {
                 );
                 return Ok(UpdateIngestSettingsResponse::NotFound(error(&message)));
             };
-            let mut settings: IngestSettingsAttributes =
-                serde_json::from_str(json).map_err(HandlerError::internal)?;
+            let mut settings = parse_ingest(json)?;
             merge(&mut settings, update.clone());
             if let Some(message) = self.unusable(&settings) {
                 return Ok(UpdateIngestSettingsResponse::BadRequest(error(&message)));
