@@ -59,8 +59,8 @@ impl ConformanceLayer {
     /// serves several APIs pays for one look-up and one wrapper per request instead of one per API.
     /// The first API whose operation a request is decides its schema and its error envelope.
     ///
-    /// Compiles the [`Catalog`] now if nothing has yet (once per process, some tens of milliseconds), so that the
-    /// first request does not wait for it.
+    /// Compiles the [`Catalog`] now if nothing has yet (once per process, some tens of
+    /// milliseconds), so that the first request does not wait for it.
     pub fn apis(apis: impl IntoIterator<Item = Api>) -> Self {
         Catalog::get();
         let apis = apis.into_iter().collect();
