@@ -317,7 +317,7 @@ fn write_batches(connection: &Connection, queue: &mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        let begun = connection.execute_batch("BEGIN IMMEDIATE");
+        let begun = execute_cached(connection, "BEGIN IMMEDIATE");
         // An I/O error, a full disk or a lack of memory can make SQLite roll the whole transaction
         // back; the writes after that are refused rather than run outside it, one commit each.
         let completions: Vec<Completion> = jobs
@@ -325,7 +325,7 @@ fn write_batches(connection: &Connection, queue: &mpsc::Receiver<Job>) {
             .map(|job| job((begun.is_ok() && !connection.is_autocommit()).then_some(connection)))
             .collect();
         let committed = match begun {
-            Ok(()) => connection.execute_batch("COMMIT").map_err(|error| {
+            Ok(()) => execute_cached(connection, "COMMIT").map_err(|error| {
                 let _ = connection.execute_batch("ROLLBACK");
                 error.to_string()
             }),
@@ -360,8 +360,8 @@ fn in_savepoint<T>(
     }
 }
 
-/// Runs a statement without parameters, prepared once per connection: the savepoints around a write
-/// and the snapshot around a page of keys run on every request.
+/// Runs a statement without parameters, prepared once per connection: the savepoints around a write,
+/// the writer's transaction around a batch and the snapshot around a page of keys run all the time.
 fn execute_cached(connection: &Connection, sql: &str) -> rusqlite::Result<()> {
     connection.prepare_cached(sql)?.execute([]).map(|_| ())
 }
