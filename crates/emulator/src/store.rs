@@ -141,6 +141,19 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX live_stream_keys_updated ON live_stream_keys (account, updated_at, id);
      CREATE INDEX live_stream_keys_name ON live_stream_keys (account, name, id);
      DROP INDEX live_stream_keys_account;",
+    // Keys are kept in the id's own B-tree: a rowid table had a second one beside it (the id's unique
+    // index), which every create wrote to and every get searched before the row.
+    "CREATE TABLE live_stream_keys_by_id (
+        id TEXT PRIMARY KEY, account TEXT NOT NULL, name TEXT NOT NULL, stream_key TEXT NOT NULL,
+        save INTEGER NOT NULL, kind TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL)
+        WITHOUT ROWID;
+     INSERT INTO live_stream_keys_by_id SELECT
+        id, account, name, stream_key, save, kind, created_at, updated_at FROM live_stream_keys;
+     DROP TABLE live_stream_keys;
+     ALTER TABLE live_stream_keys_by_id RENAME TO live_stream_keys;
+     CREATE INDEX live_stream_keys_created ON live_stream_keys (account, created_at, id);
+     CREATE INDEX live_stream_keys_updated ON live_stream_keys (account, updated_at, id);
+     CREATE INDEX live_stream_keys_name ON live_stream_keys (account, name, id);",
 ];
 
 /// SQLite. An on-disk database has a writer thread that commits the writes waiting for it together,
@@ -732,6 +745,46 @@ mod tests {
             store.insert_key(&key("dropped", "again", "2026-01-02")).await,
             Err(error) if error.to_string().contains("UNIQUE")
         ));
+    }
+
+    /// A database made before the keys moved into the id's own B-tree keeps its keys and indexes.
+    #[test]
+    fn migrating_a_rowid_table_keeps_its_keys() {
+        let path = fresh_database("migrate");
+        {
+            let old = Connection::open(&path).unwrap();
+            for migration in &MIGRATIONS[..2] {
+                old.execute_batch(migration).unwrap();
+            }
+            old.execute_batch(
+                "PRAGMA user_version = 2;
+                 INSERT INTO live_stream_keys VALUES ('1', 'a', 'kept', 's', 1, 'video', 't0', 't1');",
+            )
+            .unwrap();
+        }
+        let store = Sqlite::open(&path).unwrap();
+        let kept = store.key("a", "1").unwrap().unwrap();
+        assert_eq!((kept.name.as_str(), kept.save, kept.updated_at.as_str()), ("kept", true, "t1"));
+        let schema: Vec<String> = store
+            .read(|c| {
+                c.prepare(
+                    "SELECT sql FROM sqlite_master WHERE tbl_name = 'live_stream_keys'
+                     ORDER BY type = 'table' DESC",
+                )?
+                .query_map([], |row| row.get::<_, Option<String>>(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .unwrap()
+            .into_iter()
+            .flatten()
+            .collect();
+        assert!(schema[0].ends_with("WITHOUT ROWID"), "{schema:?}");
+        for index in
+            ["live_stream_keys_created", "live_stream_keys_updated", "live_stream_keys_name"]
+        {
+            assert!(schema.iter().any(|sql| sql.contains(index)), "{index} in {schema:?}");
+        }
+        assert!(store.insert_key(&key("1", "again", "t2")).wait().is_err(), "ids stay unique");
     }
 
     #[test]
