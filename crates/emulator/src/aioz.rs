@@ -132,7 +132,8 @@ impl LiveStreamsApi for Aioz {
         let (account, headers) = admit!(self, input, CreateLiveStreamKeyResponse);
         let at = now();
         let stored = StoredKey {
-            // Time-ordered, so a new key lands at the end of the keys' B-tree instead of on a random page.
+            // Time-ordered, so a new key lands at the end of the keys' B-tree instead of on a random
+            // page.
             id: Uuid::now_v7().to_string(),
             account,
             name: input.body.name,
