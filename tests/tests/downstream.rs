@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use streamspec_server::aioz::types::{ErrorResponse, ErrorStatus};
+use streamspec_server::aioz::types::ErrorResponse;
 use streamspec_server::aioz::{
     Credentials, GetLiveStreamKeyInput, GetLiveStreamKeyResponse, LiveStreamsApi, ResponseHeaders,
     router,
@@ -28,10 +28,7 @@ impl LiveStreamsApi for NothingHere {
             x_rate_limit_remaining: 9,
             x_rate_limit_retry_after: 30,
         };
-        Ok(GetLiveStreamKeyResponse::NotFound(
-            ErrorResponse { status: ErrorStatus::Error, message },
-            headers,
-        ))
+        Ok(GetLiveStreamKeyResponse::NotFound(ErrorResponse::with_message(message), headers))
     }
 }
 

@@ -208,6 +208,15 @@ fn generate_api(doc: &SpecDocument, module: &str) -> Result<GeneratedApi> {
             );
         }
     }
+    // Enums a response reports are open: a value the vendor adds later is kept (see spec/README.md).
+    let open = open_enums(&doc.value)?;
+    for (name, known) in &open {
+        settings.with_replacement(
+            name,
+            format!("crate::Open<crate::{module}::{known}>"),
+            std::iter::empty(),
+        );
+    }
     let tokens = Generator::new(&settings)
         .generate_tokens(&spec)
         .map_err(|error| anyhow::anyhow!("progenitor: {error}"))
@@ -224,7 +233,15 @@ fn generate_api(doc: &SpecDocument, module: &str) -> Result<GeneratedApi> {
             other => client_items.push(other),
         }
     }
-    let types = types.context("progenitor's output has no `types` module")?;
+    let mut types = types.context("progenitor's output has no `types` module")?;
+    // typify puts the replacement in place of the schema and names it nowhere: an alias gives the
+    // schema's name to users and docs.
+    for (name, known) in &open {
+        types.push(syn::parse_str(&format!(
+            "/// `{name}` of the spec: a [`{known}`], or a value it does not know (see [`crate::Open`]).\n\
+             pub type {name} = crate::Open<{known}>;"
+        ))?);
+    }
     let reexport: syn::Item = syn::parse_str(&format!(
         "/// The types of this API, from `streamspec-types`: one definition shared with the server.\n\
          pub use streamspec_types::{module} as types;"
@@ -239,6 +256,41 @@ fn generate_api(doc: &SpecDocument, module: &str) -> Result<GeneratedApi> {
             items: client_items,
         },
     })
+}
+
+/// The schemas marked `x-open-enum: true`, each with the enum it opens: the `$ref` of its first `anyOf`
+/// entry. Such a schema must be `anyOf: [{$ref: <enum>}, {type: string}]` and nothing else, so that
+/// every validator reads it exactly as `streamspec_types::Open` does.
+fn open_enums(spec: &Value) -> Result<Vec<(String, String)>> {
+    let mut open = Vec::new();
+    let Some(schemas) = spec.pointer("/components/schemas").and_then(Value::as_object) else {
+        return Ok(open);
+    };
+    for (name, schema) in schemas {
+        if schema.get("x-open-enum") != Some(&Value::Bool(true)) {
+            continue;
+        }
+        let known = schema
+            .pointer("/anyOf/0/$ref")
+            .and_then(Value::as_str)
+            .and_then(|reference| reference.strip_prefix("#/components/schemas/"));
+        let string = schema.pointer("/anyOf/1") == Some(&serde_json::json!({"type": "string"}));
+        let keys: Vec<&String> =
+            schema.as_object().into_iter().flat_map(|map| map.keys()).collect();
+        let extra =
+            keys.iter().any(|key| !matches!(key.as_str(), "x-open-enum" | "anyOf" | "description"));
+        match known {
+            Some(known)
+                if string && !extra && schema["anyOf"].as_array().map(Vec::len) == Some(2) =>
+            {
+                open.push((name.clone(), known.to_owned()));
+            }
+            _ => bail!(
+                "schema `{name}` is marked `x-open-enum` but is not `anyOf: [{{$ref: <enum>}}, {{type: string}}]` with a description"
+            ),
+        }
+    }
+    Ok(open)
 }
 
 /// A copy of the spec for the code generators: without the validation-only rules.
@@ -372,6 +424,34 @@ mod tests {
             line_doc_comments(source),
             "/// Title\n///\n///     indented code\n/// - item\nstruct A;\n    /// Field\n    /// ok\n    ///\n"
         );
+    }
+
+    #[test]
+    fn open_enums_are_found_and_their_form_is_checked() {
+        let spec = |schema: Value| serde_json::json!({"components": {"schemas": {"Kind": schema}}});
+        let open = serde_json::json!({
+            "x-open-enum": true,
+            "description": "d",
+            "anyOf": [{"$ref": "#/components/schemas/KnownKind"}, {"type": "string"}],
+        });
+        assert_eq!(open_enums(&spec(open)).unwrap(), [("Kind".to_owned(), "KnownKind".to_owned())]);
+        for broken in [
+            serde_json::json!({"x-open-enum": true, "anyOf": [{"type": "string"}]}),
+            serde_json::json!({
+                "x-open-enum": true,
+                "nullable": true,
+                "anyOf": [{"$ref": "#/components/schemas/KnownKind"}, {"type": "string"}],
+            }),
+            serde_json::json!({
+                "x-open-enum": true,
+                "anyOf": [{"$ref": "#/components/schemas/KnownKind"}, {"type": "integer"}],
+            }),
+        ] {
+            let error = open_enums(&spec(broken)).unwrap_err().to_string();
+            assert!(error.contains("`Kind` is marked `x-open-enum`"), "{error}");
+        }
+        let plain = serde_json::json!({"type": "string", "enum": ["a"]});
+        assert!(open_enums(&spec(plain)).unwrap().is_empty());
     }
 
     #[test]

@@ -573,7 +573,7 @@ struct Parameter {
 
 impl Parameter {
     fn field(&self) -> Ident {
-        format_ident!("{}", self.name.to_snake_case())
+        field_ident(&self.name)
     }
 
     fn ty(&self) -> TokenStream {
@@ -822,5 +822,27 @@ impl Operation {
                 }
             }
         }
+    }
+}
+
+/// The field for a parameter: its snake-case name, with `_` after a Rust keyword (`type` is
+/// `type_`), as typify names struct fields, so the server input and the client builder agree.
+fn field_ident(name: &str) -> Ident {
+    let snake = name.to_snake_case();
+    match syn::parse_str::<Ident>(&snake) {
+        Ok(_) => format_ident!("{}", snake),
+        Err(_) => format_ident!("{}_", snake),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_parameter_named_after_a_keyword_gets_an_underscore() {
+        assert_eq!(field_ident("type").to_string(), "type_");
+        assert_eq!(field_ident("sort_by").to_string(), "sort_by");
+        assert_eq!(field_ident("orderBy").to_string(), "order_by");
     }
 }

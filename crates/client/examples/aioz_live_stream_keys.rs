@@ -26,19 +26,29 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let body = CreateLiveStreamKeyRequest::builder().name("streamspec example").save(false);
     let key = client.create_live_stream_key().body(body).send().await?.into_inner().data;
-    println!("created {} ({}): stream to {}/{}", key.id, key.name, key.rtmp_url, key.stream_key);
+    // A real service may leave fields out (see spec/README.md, the tolerant reader).
+    let unknown = "(not sent)";
+    println!(
+        "created {} ({}): stream to {}/{}",
+        key.id,
+        key.display_name().unwrap_or(unknown),
+        key.rtmp_url.as_deref().unwrap_or(unknown),
+        key.stream_key.as_deref().unwrap_or(unknown)
+    );
 
     let keys: Vec<_> = client.all_live_stream_keys(ListOptions::default()).try_collect().await?;
     println!("the account has {} keys:", keys.len());
     for each in &keys {
-        println!("  {} {}", each.id, each.name);
+        println!("  {} {}", each.id, each.display_name().unwrap_or(unknown));
     }
 
-    let body = UpdateLiveStreamKeyRequest::builder().name("streamspec example, renamed").save(true);
-    let updated = client.update_live_stream_key().id(key.id).body(body).send().await?;
-    println!("renamed to {:?}, save = {}", updated.data.name, updated.data.save);
+    let body = UpdateLiveStreamKeyRequest::builder()
+        .name("streamspec example, renamed".to_owned())
+        .save(true);
+    let updated = client.update_live_stream_key().id(key.id.as_str()).body(body).send().await?;
+    println!("renamed to {:?}, save = {:?}", updated.data.name, updated.data.save);
 
-    let deleted = client.delete_live_stream_key().id(key.id).send().await?;
-    println!("deleted: {}", deleted.message);
+    let deleted = client.delete_live_stream_key().id(key.id.as_str()).send().await?;
+    println!("deleted: {}", deleted.message.as_deref().unwrap_or(unknown));
     Ok(())
 }

@@ -36,7 +36,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         client.update_ingest_settings().app_name(application.as_str()).body(body).send().await?;
 
     let settings = answer.into_inner().data.attributes;
-    println!("{application}: authorization enabled = {}", settings.authorization_enabled.value);
+    println!(
+        "{application}: authorization enabled = {}",
+        settings.authorization_enabled.value.unwrap_or_default()
+    );
     println!("{application}: authType = {:?}", settings.auth_type.value);
     for user in settings.auth_users.map(|users| users.value).unwrap_or_default() {
         println!("  publisher {:?} ({:?})", user.username, user.kind);

@@ -12,14 +12,18 @@
 //! .build()?;
 //! let body = CreateLiveStreamKeyRequest::builder().name("studio").save(true);
 //! let created = client.create_live_stream_key().body(body).send().await?;
-//! println!("stream to {}/{}", created.data.rtmp_url, created.data.stream_key);
+//! // Responses are read tolerantly: a field the service may leave out is an `Option`.
+//! if let (Some(url), Some(key)) = (&created.data.rtmp_url, &created.data.stream_key) {
+//!     println!("stream to {url}/{key}");
+//! }
 //! # Ok(())
 //! # }
 //! ```
 //!
 //! Every operation of `spec/aioz-stream.yaml` is a method of [`Client`] returning a builder; `send()`
 //! answers a [`ResponseValue`] (the typed body, status and headers) or an [`Error`] whose
-//! `ErrorResponse` variant holds the service's [`types::ErrorResponse`] with its `message`.
+//! `ErrorResponse` variant holds the service's [`types::ErrorResponse`]; its `text()` is the message,
+//! whichever error form the service used.
 //! [`Client::all_live_stream_keys`] pages through every key.
 
 use std::num::NonZeroU32;
@@ -145,16 +149,17 @@ impl Client {
     }
 
     /// Every live stream key that matches `options`, fetched page by page with `limit` and `offset`
-    /// until `total` keys have come; the first error ends the stream.
+    /// until `total` keys have come (or, from a server that leaves `total` out, until a page is not
+    /// full); the first error ends the stream.
     ///
     /// ```no_run
     /// # async fn run(client: streamspec_client::aioz::Client) -> Result<(), Box<dyn std::error::Error>> {
     /// use futures::TryStreamExt;
     /// use streamspec_client::aioz::ListOptions;
     ///
-    /// let names: Vec<String> = client
+    /// let ids: Vec<String> = client
     ///     .all_live_stream_keys(ListOptions::default())
-    ///     .map_ok(|key| key.name)
+    ///     .map_ok(|key| key.id)
     ///     .try_collect()
     ///     .await?;
     /// # Ok(())
@@ -181,13 +186,22 @@ impl Client {
                 if let Some(order_by) = options.order_by {
                     request = request.order_by(order_by);
                 }
-                let page = request.send().await?.into_inner().data;
-                let fetched = i32::try_from(page.live_stream_keys.len()).unwrap_or(i32::MAX);
+                if let Some(type_) = options.type_ {
+                    request = request.type_(type_);
+                }
+                // The tolerant reader: a page without `data` or keys is an empty page.
+                let page = request.send().await?.into_inner().data.unwrap_or_default();
+                let keys = page.live_stream_keys.unwrap_or_default();
+                let fetched = i32::try_from(keys.len()).unwrap_or(i32::MAX);
                 let next = offset.saturating_add(fetched);
                 // An empty page ends the listing even if `total` says more: no endless loop on a
                 // server that miscounts.
-                let more = fetched > 0 && i64::from(next) < page.total;
-                let keys = stream::iter(page.live_stream_keys.into_iter().map(Ok));
+                let more = fetched > 0
+                    && match page.total {
+                        Some(total) => i64::from(next) < total,
+                        None => u32::try_from(fetched).is_ok_and(|n| n >= options.page_size.get()),
+                    };
+                let keys = stream::iter(keys.into_iter().map(Ok));
                 Ok(Some((keys, more.then_some(next))))
             }
         });
@@ -204,6 +218,8 @@ pub struct ListOptions {
     pub sort_by: Option<types::LiveStreamKeySortBy>,
     /// The sort order; the service's default is `desc`.
     pub order_by: Option<types::SortOrder>,
+    /// Only keys of this type; the service's default is `video`.
+    pub type_: Option<types::LiveStreamKeyTypeFilter>,
     /// Keys per request, at most 100 (the spec's maximum). Default 100: fewest round trips.
     pub page_size: NonZeroU32,
 }
@@ -214,6 +230,7 @@ impl Default for ListOptions {
             search: None,
             sort_by: None,
             order_by: None,
+            type_: None,
             page_size: NonZeroU32::new(100).unwrap(),
         }
     }

@@ -23,16 +23,17 @@
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let client = Client::builder("http://127.0.0.1:8080/api", Credentials::bearer("my-jwt")?).build()?;
-//! let page = client.list_live_stream_keys().limit(10).send().await?;
-//! for key in &page.data.live_stream_keys {
-//!     println!("{} {}", key.id, key.name);
+//! let page = client.list_live_stream_keys().limit(10).send().await?.into_inner();
+//! // Responses are read tolerantly (spec/README.md): what a service may leave out is an `Option`.
+//! for key in page.data.and_then(|data| data.live_stream_keys).unwrap_or_default() {
+//!     println!("{} {}", key.id, key.display_name().unwrap_or("(no name)"));
 //! }
 //! # Ok(())
 //! # }
 //! ```
 //!
 //! Errors: `send()` fails with [`Error`]. `Error::ErrorResponse` holds the API's error envelope
-//! (`types::ErrorResponse`, with the server's `message`) and the status; the other variants are
+//! (`types::ErrorResponse`, with the server's message) and the status; the other variants are
 //! transport failures or responses the spec does not describe.
 
 pub mod aioz;

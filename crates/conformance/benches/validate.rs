@@ -31,7 +31,8 @@ fn benches(c: &mut Criterion) {
     let live_stream_key = catalog.schema(Api::Aioz, "LiveStreamKey").unwrap();
     let valid_key = key(0);
     let mut invalid_key = key(0);
-    invalid_key["id"] = json!("not-a-uuid");
+    // Responses are read tolerantly, so what is still wrong is a value of the wrong type.
+    invalid_key["id"] = json!(7);
     c.bench_function("LiveStreamKey, valid", |b| {
         b.iter(|| live_stream_key.validate(black_box(&valid_key)))
     });

@@ -33,6 +33,7 @@ use axum::http::{Request, StatusCode};
 use axum::response::Response;
 use serde_json::Value;
 use streamspec_server::adapter::ErrorEnvelope;
+use streamspec_server::adapter::{body_is_json, may_be_json};
 
 use crate::{Api, Catalog, Operation, Violation};
 
@@ -143,8 +144,8 @@ where
             else {
                 return inner.call(request).await;
             };
-            let request = match (operation.request(), is_json(request.headers().get(CONTENT_TYPE)))
-            {
+            let content_type = request.headers().get(CONTENT_TYPE).cloned();
+            let request = match (operation.request(), may_be_json(content_type.as_ref())) {
                 (Some(schema), true) => {
                     let (parts, body) = request.into_parts();
                     let Ok(bytes) = axum::body::to_bytes(body, config.body_limit).await else {
@@ -154,7 +155,8 @@ where
                         );
                         return Ok(in_envelope(api, StatusCode::PAYLOAD_TOO_LARGE, &message));
                     };
-                    if let Ok(payload) = serde_json::from_slice::<Value>(&bytes)
+                    if body_is_json(content_type.as_ref(), &bytes)
+                        && let Ok(payload) = serde_json::from_slice::<Value>(&bytes)
                         && let Err(violations) = schema.validate(&payload)
                     {
                         return Ok(in_envelope(
@@ -209,12 +211,4 @@ where
 /// The violations as one message: `a; b; c`.
 pub fn summary(violations: &[Violation]) -> String {
     violations.iter().map(|violation| violation.message.as_str()).collect::<Vec<_>>().join("; ")
-}
-
-fn is_json(content_type: Option<&axum::http::HeaderValue>) -> bool {
-    content_type
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(';').next())
-        .map(|essence| essence.trim().to_ascii_lowercase())
-        .is_some_and(|essence| essence == "application/json" || essence.ends_with("+json"))
 }

@@ -17,8 +17,10 @@
 //!     "`data.attributes.requestURL` is required when `authType` is `request`"
 //! );
 //!
+//! // Responses are read tolerantly: a key needs only its `id`, but a wrong type is still a violation.
 //! let key = catalog.schema(Api::Aioz, "LiveStreamKey").unwrap();
-//! assert!(key.validate(&json!({"id": "not-a-uuid"})).is_err());
+//! assert!(key.validate(&json!({"id": "live_streaming_id", "title": "studio"})).is_ok());
+//! assert_eq!(key.validate(&json!({"id": "k", "save": "yes"})).unwrap_err()[0].pointer, "/save");
 //! ```
 //!
 //! Components have a `Name.request` and a `Name.response` variant where `readOnly` / `writeOnly` make

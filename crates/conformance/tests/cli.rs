@@ -76,7 +76,7 @@ fn several_files_and_json_lines_in_json_format() {
     let good = temp_file("good.json", r#"{"status":"error","message":"gone"}"#);
     let lines = temp_file(
         "many.jsonl",
-        "{\"status\":\"error\",\"message\":\"a\"}\n\n{\"status\":\"success\",\"message\":\"b\"}\n",
+        "{\"status\":\"error\",\"message\":\"a\"}\n\n{\"status\":\"error\",\"message\":7}\n",
     );
     let output = run(
         &[
@@ -102,8 +102,8 @@ fn several_files_and_json_lines_in_json_format() {
     assert_eq!(reports[1]["source"], format!("{lines}:1"));
     assert_eq!(reports[2]["source"], format!("{lines}:3"));
     assert_eq!(reports[2]["valid"], false);
-    assert_eq!(reports[2]["violations"][0]["pointer"], "/status");
-    assert_eq!(reports[2]["violations"][0]["keyword"], "enum");
+    assert_eq!(reports[2]["violations"][0]["pointer"], "/message");
+    assert_eq!(reports[2]["violations"][0]["keyword"], "type");
 }
 
 #[test]

@@ -4,12 +4,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use streamspec_server::aioz::types::{
-    self, DeleteLiveStreamKeyResponse as Deleted, ErrorResponse, ErrorStatus, LiveStreamKey,
-    LiveStreamKeyList, LiveStreamKeyListResponse, LiveStreamKeyResponse, LiveStreamKeySortBy,
-    SortOrder, SuccessStatus,
+    self, DeleteLiveStreamKeyResponse as Deleted, ErrorResponse, LiveStreamKey, LiveStreamKeyList,
+    LiveStreamKeyListResponse, LiveStreamKeyResponse, LiveStreamKeySortBy, LiveStreamKeyTypeFilter,
+    SortOrder,
 };
 use streamspec_server::aioz::*;
-use streamspec_server::types::chrono::{DateTime, SecondsFormat, Utc};
+use streamspec_server::types::chrono::{SecondsFormat, Utc};
 use streamspec_server::types::uuid::Uuid;
 use streamspec_server::{HandlerError, async_trait};
 
@@ -31,8 +31,11 @@ enum Refusal {
     TooManyRequests(ResponseHeaders),
 }
 
+/// The `status` of every success envelope the emulator answers.
+const SUCCESS: &str = "success";
+
 fn error(message: &str) -> ErrorResponse {
-    ErrorResponse { status: ErrorStatus::Error, message: message.to_owned() }
+    ErrorResponse::with_message(message)
 }
 
 /// Answers a refusal with the operation's own 401 or 429 variant.
@@ -94,28 +97,28 @@ impl Aioz {
         }
     }
 
+    /// A stored key with every field the spec describes, in the documented form: the response
+    /// schema reads tolerantly, the emulator answers completely (its tests check both).
     fn key(&self, stored: StoredKey) -> Result<LiveStreamKey, HandlerError> {
-        let time = |text: &str| DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&Utc));
+        // A key stored before types existed is a video key, as the list's type filter counts it.
+        let kind = stored.kind.as_deref().unwrap_or("video");
+        let kind: types::LiveStreamType = kind.parse().map_err(HandlerError::internal)?;
         Ok(LiveStreamKey {
-            id: stored.id.parse().map_err(HandlerError::internal)?,
-            user_id: stored.account,
-            name: stored.name,
-            stream_key: stored.stream_key.parse().map_err(HandlerError::internal)?,
-            rtmp_url: self.ingest_base_url.clone(),
-            save: stored.save,
-            type_: stored
-                .kind
-                .as_deref()
-                .map(str::parse)
-                .transpose()
-                .map_err(HandlerError::internal)?,
-            created_at: time(&stored.created_at).map_err(HandlerError::internal)?,
-            updated_at: time(&stored.updated_at).map_err(HandlerError::internal)?,
+            id: stored.id,
+            user_id: Some(stored.account),
+            name: Some(stored.name),
+            title: None,
+            stream_key: Some(stored.stream_key),
+            rtmp_url: Some(self.ingest_base_url.clone()),
+            save: Some(stored.save),
+            type_: Some(kind.into()),
+            created_at: Some(stored.created_at),
+            updated_at: Some(stored.updated_at),
         })
     }
 
     fn envelope(&self, stored: StoredKey) -> Result<LiveStreamKeyResponse, HandlerError> {
-        Ok(LiveStreamKeyResponse { status: SuccessStatus::Success, data: self.key(stored)? })
+        Ok(LiveStreamKeyResponse { status: Some(SUCCESS.to_owned()), data: self.key(stored)? })
     }
 }
 
@@ -158,8 +161,13 @@ impl LiveStreamsApi for Aioz {
             LiveStreamKeySortBy::Title | LiveStreamKeySortBy::Name => "name",
             LiveStreamKeySortBy::CreatedAt | LiveStreamKeySortBy::Size => "created_at",
         };
+        let kind = match input.type_ {
+            LiveStreamKeyTypeFilter::Video => "video",
+            LiveStreamKeyTypeFilter::Audio => "audio",
+        };
         let query = KeyQuery {
             search: input.search.filter(|search| !search.is_empty()),
+            kind,
             sort_by,
             descending: input.order_by == SortOrder::Desc,
             limit: input.limit,
@@ -167,9 +175,9 @@ impl LiveStreamsApi for Aioz {
         };
         let (keys, total) = self.store.keys(&account, &query).map_err(HandlerError::internal)?;
         let keys = keys.into_iter().map(|key| self.key(key)).collect::<Result<Vec<_>, _>>()?;
-        let data = LiveStreamKeyList { live_stream_keys: keys, total };
+        let data = LiveStreamKeyList { live_stream_keys: Some(keys), total: Some(total) };
         Ok(ListLiveStreamKeysResponse::Ok(
-            LiveStreamKeyListResponse { status: SuccessStatus::Success, data },
+            LiveStreamKeyListResponse { status: Some(SUCCESS.to_owned()), data: Some(data) },
             headers,
         ))
     }
@@ -194,7 +202,13 @@ impl LiveStreamsApi for Aioz {
         let (account, headers) = admit!(self, input, UpdateLiveStreamKeyResponse);
         let updated = self
             .store
-            .update_key(&account, &input.id.to_string(), &input.body.name, input.body.save, &now())
+            .update_key(
+                &account,
+                &input.id.to_string(),
+                input.body.name.as_deref(),
+                input.body.save,
+                &now(),
+            )
             .await
             .map_err(HandlerError::internal)?;
         match updated {
@@ -218,8 +232,8 @@ impl LiveStreamsApi for Aioz {
             .map_err(HandlerError::internal)?
         {
             let body = Deleted {
-                status: SuccessStatus::Success,
-                message: "Live stream key deleted successfully".to_owned(),
+                status: Some(SUCCESS.to_owned()),
+                message: Some("Live stream key deleted successfully".to_owned()),
             };
             Ok(DeleteLiveStreamKeyResponse::Ok(body, headers))
         } else {

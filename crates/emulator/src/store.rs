@@ -31,6 +31,8 @@ pub struct StoredKey {
 #[derive(Debug, Clone)]
 pub struct KeyQuery {
     pub search: Option<String>,
+    /// Only keys of this type (`video` or `audio`); a key stored without a type counts as `video`.
+    pub kind: &'static str,
     /// A column: `created_at`, `updated_at` or `name`.
     pub sort_by: &'static str,
     pub descending: bool,
@@ -47,12 +49,13 @@ pub trait Storage: Send + Sync + 'static {
     fn key(&self, account: &str, id: &str) -> Result<Option<StoredKey>>;
     /// One page of the account's keys, and how many match in all.
     fn keys(&self, account: &str, query: &KeyQuery) -> Result<(Vec<StoredKey>, i64)>;
+    /// Sets the name and `save` that are `Some`, keeping the others, and stamps `at`.
     fn update_key(
         &self,
         account: &str,
         id: &str,
-        name: &str,
-        save: bool,
+        name: Option<&str>,
+        save: Option<bool>,
         at: &str,
     ) -> Write<Option<StoredKey>>;
     fn delete_key(&self, account: &str, id: &str) -> Write<bool>;
@@ -475,8 +478,10 @@ impl Storage for Sqlite {
             // plain plan; plans do not look at bound values (see `configure`). `instr`, not `LIKE`, so
             // `%` or `_` in a search need no escaping; case-insensitive for ASCII, as `LIKE` is.
             let filter = match search {
-                None => "account = ?1",
-                Some(_) => "account = ?1 AND instr(lower(name), lower(?2)) > 0",
+                None => "account = ?1 AND coalesce(kind, 'video') = ?5",
+                Some(_) => {
+                    "account = ?1 AND coalesce(kind, 'video') = ?5 AND instr(lower(name), lower(?2)) > 0"
+                }
             };
             let mut count =
                 c.prepare_cached(&format!("SELECT COUNT(*) FROM live_stream_keys WHERE {filter}"))?;
@@ -492,13 +497,11 @@ impl Storage for Sqlite {
             let run = |sql| execute_cached(c, sql);
             run("BEGIN")?;
             let read = (|| {
-                let total: i64 = match search {
-                    None => count.query_row(params![account], |row| row.get(0))?,
-                    Some(search) => count.query_row(params![account, search], |row| row.get(0))?,
-                };
-                // Without a search, `?2` is in no clause; binding it (to NULL) changes nothing.
-                let keys = page
-                    .query_map(params![account, search, query.limit, query.offset], key_from_row)?;
+                // Every statement binds all five parameters, by number; one that a clause does not
+                // use (`?2` without a search, `?3` and `?4` in the count) changes nothing.
+                let bound = params![account, search, query.limit, query.offset, query.kind];
+                let total: i64 = count.query_row(bound, |row| row.get(0))?;
+                let keys = page.query_map(bound, key_from_row)?;
                 Ok((keys.collect::<rusqlite::Result<Vec<_>>>()?, total))
             })();
             match read {
@@ -515,12 +518,12 @@ impl Storage for Sqlite {
         &self,
         account: &str,
         id: &str,
-        name: &str,
-        save: bool,
+        name: Option<&str>,
+        save: Option<bool>,
         at: &str,
     ) -> Write<Option<StoredKey>> {
         let (account, id, name, at) =
-            (account.to_owned(), id.to_owned(), name.to_owned(), at.to_owned());
+            (account.to_owned(), id.to_owned(), name.map(str::to_owned), at.to_owned());
         self.with(move |c| {
             // Read, then write, rather than `UPDATE ... RETURNING`: SQLite buffers a `RETURNING`'s
             // rows in a temporary table, whose memory it allocates and frees on every run, and glibc
@@ -529,6 +532,7 @@ impl Storage for Sqlite {
             let Some(mut key) = select_key(c, &account, &id)? else {
                 return Ok(None);
             };
+            let (name, save) = (name.unwrap_or(key.name.clone()), save.unwrap_or(key.save));
             c.prepare_cached(
                 "UPDATE live_stream_keys SET name = ?3, save = ?4, updated_at = ?5
                  WHERE account = ?1 AND id = ?2",
@@ -660,8 +664,14 @@ mod tests {
         store.insert_key(&key("1", "alpha", "2026-01-01")).wait().unwrap();
         store.insert_key(&key("2", "beta_1", "2026-01-02")).wait().unwrap();
         store.insert_key(&key("3", "gamma", "2026-01-03")).wait().unwrap();
-        let query =
-            KeyQuery { search: None, sort_by: "created_at", descending: true, limit: 2, offset: 0 };
+        let query = KeyQuery {
+            search: None,
+            kind: "video",
+            sort_by: "created_at",
+            descending: true,
+            limit: 2,
+            offset: 0,
+        };
         let (page, total) = store.keys("a", &query).unwrap();
         assert_eq!(
             (page.iter().map(|k| k.id.as_str()).collect::<Vec<_>>(), total),
@@ -674,6 +684,32 @@ mod tests {
             store.keys("b", &KeyQuery { search: None, ..query }).unwrap().1,
             0,
             "accounts are apart"
+        );
+        let audio = StoredKey { kind: Some("audio".into()), ..key("4", "delta", "2026-01-04") };
+        store.insert_key(&audio).wait().unwrap();
+        let video = store.keys("a", &KeyQuery { search: None, ..query.clone() }).unwrap();
+        assert_eq!(video.1, 3, "a key stored without a type counts as video, the audio key not");
+        let only_audio =
+            store.keys("a", &KeyQuery { search: None, kind: "audio", ..query }).unwrap();
+        assert_eq!(
+            (only_audio.0.iter().map(|k| k.id.as_str()).collect::<Vec<_>>(), only_audio.1),
+            (vec!["4"], 1)
+        );
+    }
+
+    #[test]
+    fn an_update_keeps_what_it_leaves_out() {
+        let store = Sqlite::open(Path::new(":memory:")).unwrap();
+        store.insert_key(&key("1", "alpha", "2026-01-01")).wait().unwrap();
+        let saved = store.update_key("a", "1", None, Some(true), "2026-01-02").wait().unwrap();
+        let saved = saved.unwrap();
+        assert_eq!((saved.name.as_str(), saved.save), ("alpha", true));
+        let renamed = store.update_key("a", "1", Some("beta"), None, "2026-01-03").wait().unwrap();
+        assert_eq!(renamed.as_ref().map(|k| (k.name.as_str(), k.save)), Some(("beta", true)));
+        let stored = store.key("a", "1").unwrap().unwrap();
+        assert_eq!(
+            (stored.name.as_str(), stored.save, stored.updated_at.as_str()),
+            ("beta", true, "2026-01-03")
         );
     }
 
@@ -691,7 +727,7 @@ mod tests {
             store.insert_key(&key(&round.to_string(), &name, "2026-01-01")).wait().unwrap();
             assert_eq!(store.key("a", &round.to_string()).unwrap().unwrap().name, name);
             store
-                .update_key("a", &round.to_string(), "renamed", true, "2026-01-02")
+                .update_key("a", &round.to_string(), Some("renamed"), Some(true), "2026-01-02")
                 .wait()
                 .unwrap();
             assert_eq!(store.key("a", &round.to_string()).unwrap().unwrap().name, "renamed");
@@ -723,6 +759,7 @@ mod tests {
         }
         let query = KeyQuery {
             search: None,
+            kind: "video",
             sort_by: "created_at",
             descending: false,
             limit: 100,

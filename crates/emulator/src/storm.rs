@@ -43,6 +43,13 @@ fn error(message: &str) -> ErrorResponse {
     ErrorResponse { message: message.to_owned() }
 }
 
+/// An application's type as every response answers it: in upper case, as the vendor's reads do.
+fn reported_type(kind: &str) -> Result<types::ReportedApplicationType, HandlerError> {
+    let name: types::ApplicationTypeName =
+        kind.to_ascii_uppercase().parse().map_err(HandlerError::internal)?;
+    Ok(name.into())
+}
+
 fn meta() -> Meta {
     Meta { execution_time: 0.0, generated_at: Utc::now().timestamp_millis() }
 }
@@ -64,9 +71,15 @@ fn default_ingest() -> IngestSettingsAttributes {
 
 /// The settings as answered: wrapped, and without `apiKey`, passwords or tokens.
 fn view(settings: &IngestSettingsAttributes) -> IngestSettings {
-    let flag =
-        |value: Option<bool>| BooleanSetting { editable: true, value: value.unwrap_or_default() };
-    let text = |value: String| StringSetting { editable: true, value };
+    // Every value the emulator answers is set: `null` and `lockedBy` are what a real server may
+    // answer, read by the client and never sent here (nothing locks the emulator's settings).
+    let flag = |value: Option<bool>| BooleanSetting {
+        editable: true,
+        value: Some(value.unwrap_or_default()),
+        locked_by: None,
+    };
+    let text =
+        |value: String| StringSetting { editable: true, value: Some(value), locked_by: None };
     IngestSettings {
         allow_stream_ingest: flag(settings.allow_stream_ingest),
         auto_stream_publish: flag(settings.auto_stream_publish),
@@ -74,12 +87,14 @@ fn view(settings: &IngestSettingsAttributes) -> IngestSettings {
         authorization_enabled: flag(settings.authorization_enabled),
         auth_type: AuthTypeSetting {
             editable: true,
-            value: settings.auth_type.unwrap_or(AuthType::None),
+            value: settings.auth_type.unwrap_or(AuthType::None).into(),
+            locked_by: None,
         },
         request_url: settings.request_url.as_ref().map(|url| text(url.to_string())),
         file_url: settings.file_url.as_ref().map(|path| text(path.to_string())),
         auth_users: (!settings.auth_users.is_empty()).then(|| AuthUsersSetting {
             editable: true,
+            locked_by: None,
             value: settings
                 .auth_users
                 .iter()
@@ -276,7 +291,11 @@ impl StormApi for Storm {
                 application.name.as_str()
             ))));
         }
-        let data = types::ApplicationResponseData { attributes: application };
+        let attributes = types::ApplicationInfo {
+            name: application.name.to_string(),
+            type_: reported_type(&kind)?,
+        };
+        let data = types::ApplicationResponseData { attributes };
         Ok(CreateApplicationResponse::Created(types::ApplicationResponse {
             data,
             meta: meta(),
@@ -294,7 +313,7 @@ impl StormApi for Storm {
         }
         Ok(DeleteApplicationResponse::Ok(types::MessageResponse {
             meta: meta(),
-            message: "Application deleted".to_owned(),
+            message: format!("Application {} has been deleted", input.app_name.as_str()),
         }))
     }
 
@@ -303,10 +322,12 @@ impl StormApi for Storm {
         input: GetApplicationSettingsInput,
     ) -> Result<GetApplicationSettingsResponse, HandlerError> {
         authorize!(self, input, GetApplicationSettingsResponse);
-        let Some((_, ingest)) = self.application(&input.app_name)? else {
+        let Some((kind, ingest)) = self.application(&input.app_name)? else {
             return Ok(GetApplicationSettingsResponse::NotFound(error("Application not found")));
         };
         let data = types::ApplicationSettings {
+            name: Some(input.app_name.to_string()),
+            type_: Some(reported_type(&kind)?),
             ingest_settings: ingest
                 .map(|settings| IngestSettingsSection { attributes: view(&settings) }),
         };
@@ -392,7 +413,9 @@ impl StormApi for Storm {
         };
         let stream = types::Stream {
             stream_key: attributes.stream_key,
-            type_: attributes.type_,
+            type_: attributes.type_.into(),
+            allow_publishing: attributes.allow_publishing,
+            record_stream: attributes.record_stream,
             source: types::StreamSourceSummary { auth_type },
         };
         let data = types::StreamResponseData { attributes: stream };

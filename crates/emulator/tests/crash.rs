@@ -98,7 +98,7 @@ async fn acknowledged_writes_survive_sigkill() {
         .await
         .unwrap();
     let stored: std::collections::HashSet<_> = stored.into_iter().map(|key| key.id).collect();
-    let lost: Vec<_> = acknowledged.iter().filter(|id| !stored.contains(id)).collect();
+    let lost: Vec<_> = acknowledged.iter().filter(|id| !stored.contains(*id)).collect();
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 
 use futures::TryStreamExt;
 use streamspec_client::aioz::types::{
-    CreateLiveStreamKeyRequest, LiveStreamKeySortBy, SortOrder, UpdateLiveStreamKeyRequest,
+    CreateLiveStreamKeyRequest, LiveStreamKeySortBy, LiveStreamKeyTypeFilter, LiveStreamType,
+    SortOrder, UpdateLiveStreamKeyRequest,
 };
 use streamspec_client::aioz::{self, ListOptions};
 use streamspec_client::storm::{self, types as storm_types};
@@ -95,9 +96,9 @@ async fn every_aioz_operation_and_persistence_across_a_restart() {
         let body = CreateLiveStreamKeyRequest::builder().name(name);
         let created = client.create_live_stream_key().body(body).send().await.unwrap();
         assert_eq!(created.headers()["x-ratelimit-limit"], "600");
-        assert!(!created.data.save, "save defaults to false");
-        assert_eq!(created.data.rtmp_url, "rtmp://127.0.0.1:1935/live");
-        ids.push(created.data.id);
+        assert_eq!(created.data.save, Some(false), "save defaults to false");
+        assert_eq!(created.data.rtmp_url.as_deref(), Some("rtmp://127.0.0.1:1935/live"));
+        ids.push(created.into_inner().data.id);
     }
     let page = client
         .list_live_stream_keys()
@@ -107,16 +108,19 @@ async fn every_aioz_operation_and_persistence_across_a_restart() {
         .send()
         .await
         .unwrap();
-    let names: Vec<&str> = page.data.live_stream_keys.iter().map(|k| k.name.as_str()).collect();
-    assert_eq!((names, page.data.total), (vec!["alpha", "bravo"], 3));
+    let page = page.into_inner().data.unwrap();
+    let names: Vec<_> =
+        page.live_stream_keys.unwrap().into_iter().map(|k| k.name.unwrap()).collect();
+    assert_eq!((names, page.total), (vec!["alpha".to_owned(), "bravo".to_owned()], Some(3)));
     let found = client.list_live_stream_keys().search("rav").send().await.unwrap();
-    assert_eq!(found.data.total, 1);
+    assert_eq!(found.into_inner().data.unwrap().total, Some(1));
 
-    let body = UpdateLiveStreamKeyRequest::builder().name("delta").save(true);
-    let updated = client.update_live_stream_key().id(ids[0]).body(body).send().await.unwrap();
-    assert!(updated.data.save && updated.data.updated_at > updated.data.created_at);
-    client.delete_live_stream_key().id(ids[1]).send().await.unwrap();
-    let gone = client.get_live_stream_key().id(ids[1]).send().await.unwrap_err();
+    let body = UpdateLiveStreamKeyRequest::builder().name("delta".to_owned()).save(true);
+    let updated =
+        client.update_live_stream_key().id(ids[0].as_str()).body(body).send().await.unwrap();
+    assert!(updated.data.save == Some(true) && updated.data.updated_at > updated.data.created_at);
+    client.delete_live_stream_key().id(ids[1].as_str()).send().await.unwrap();
+    let gone = client.get_live_stream_key().id(ids[1].as_str()).send().await.unwrap_err();
     assert!(matches!(gone, Error::ErrorResponse(ref e) if e.status().as_u16() == 404));
     let credentials = running.credentials.clone();
     running.stop().await;
@@ -128,9 +132,49 @@ async fn every_aioz_operation_and_persistence_across_a_restart() {
     );
     let all: Vec<_> =
         running.aioz(0).all_live_stream_keys(ListOptions::default()).try_collect().await.unwrap();
-    let mut names: Vec<String> = all.into_iter().map(|k| k.name).collect();
+    let mut names: Vec<String> = all.into_iter().map(|k| k.name.unwrap()).collect();
     names.sort();
     assert_eq!(names, ["bravo", "delta"], "every acknowledged write is still there");
+    running.stop().await;
+}
+
+#[tokio::test]
+async fn the_list_filters_by_type_video_unless_asked_and_an_update_keeps_what_it_leaves_out() {
+    let running = start(config(temp_db("types"))).await;
+    let client = running.aioz(0);
+    for (name, kind) in [("show", None), ("podcast", Some(LiveStreamType::Audio))] {
+        let mut body = CreateLiveStreamKeyRequest::builder().name(name);
+        if let Some(kind) = kind {
+            body = body.type_(kind);
+        }
+        client.create_live_stream_key().body(body).send().await.unwrap();
+    }
+    let names = |page: aioz::types::LiveStreamKeyListResponse| -> Vec<String> {
+        let keys = page.data.unwrap().live_stream_keys.unwrap();
+        keys.into_iter().map(|key| key.name.unwrap()).collect()
+    };
+    let video = client.list_live_stream_keys().send().await.unwrap().into_inner();
+    assert_eq!(names(video), ["show"], "`type` defaults to video, as the vendor's SDKs say");
+    let audio = client
+        .list_live_stream_keys()
+        .type_(LiveStreamKeyTypeFilter::Audio)
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    let podcast = audio.data.as_ref().unwrap().live_stream_keys.as_ref().unwrap()[0].clone();
+    assert_eq!(names(audio), ["podcast"]);
+    assert_eq!(podcast.type_, Some(LiveStreamType::Audio.into()));
+
+    // The Go SDK's update without a name: `save` changes, the name stays.
+    let id = podcast.id.as_str();
+    let body = UpdateLiveStreamKeyRequest::builder().save(true);
+    let updated = client.update_live_stream_key().id(id).body(body).send().await.unwrap();
+    assert_eq!((updated.data.name.as_deref(), updated.data.save), (Some("podcast"), Some(true)));
+    // The Node SDK's `{}` changes nothing.
+    let body = UpdateLiveStreamKeyRequest::builder();
+    let same = client.update_live_stream_key().id(id).body(body).send().await.unwrap();
+    assert_eq!((same.data.name.as_deref(), same.data.save), (Some("podcast"), Some(true)));
     running.stop().await;
 }
 
@@ -156,7 +200,7 @@ async fn accounts_never_see_each_others_keys_and_are_rate_limited() {
         .await
         .unwrap();
     let other = running.aioz(1);
-    let error = other.get_live_stream_key().id(created.data.id).send().await.unwrap_err();
+    let error = other.get_live_stream_key().id(created.data.id.as_str()).send().await.unwrap_err();
     assert!(matches!(error, Error::ErrorResponse(ref e) if e.status().as_u16() == 404));
     other.list_live_stream_keys().send().await.unwrap();
     let third = other.list_live_stream_keys().send().await.unwrap();
@@ -191,7 +235,10 @@ async fn every_storm_operation() {
         .ingest_settings
         .expect("the default application `live`")
         .attributes;
-    assert!(ingest.allow_stream_ingest.value && !ingest.authorization_enabled.value);
+    assert_eq!(
+        (ingest.allow_stream_ingest.value, ingest.authorization_enabled.value),
+        (Some(true), Some(false))
+    );
 
     let body: storm_types::CreateApplicationRequest = serde_json::from_value(
         serde_json::json!({"data": {"attributes": {"name": "relay", "type": "edge"}}}),
@@ -226,8 +273,8 @@ async fn every_storm_operation() {
     let answer =
         client.update_ingest_settings().app_name("live").body(update).send().await.unwrap();
     assert_eq!(
-        answer.data.attributes.request_url.as_ref().unwrap().value,
-        "https://api.example.com/auth/stream/${streamKey}"
+        answer.data.attributes.request_url.as_ref().unwrap().value.as_deref(),
+        Some("https://api.example.com/auth/stream/${streamKey}")
     );
     assert!(
         !serde_json::to_string(&answer.into_inner()).unwrap().contains("bd34ddawe34v51rxw6tbn"),
@@ -297,7 +344,7 @@ async fn serving_on_threads_answers_every_connection_and_limits_logins_across_th
         let client = running.aioz(0);
         async move {
             let body = CreateLiveStreamKeyRequest::builder().name(format!("key {n}"));
-            client.create_live_stream_key().body(body).send().await.unwrap().data.id
+            client.create_live_stream_key().body(body).send().await.unwrap().into_inner().data.id
         }
     });
     let mut ids = futures::future::join_all(creates).await;
@@ -305,7 +352,7 @@ async fn serving_on_threads_answers_every_connection_and_limits_logins_across_th
     ids.dedup();
     assert_eq!(ids.len(), 24);
     let page = running.aioz(0).list_live_stream_keys().limit(100).send().await.unwrap();
-    assert_eq!(page.data.total, 24);
+    assert_eq!(page.into_inner().data.unwrap().total, Some(24));
 
     let url = format!("http://{}/api/auth/login", running.address);
     let logins = (0..30).map(|_| {
@@ -363,7 +410,8 @@ async fn the_seeds_curl_examples_get_their_expected_answers() {
         .send()
         .await
         .unwrap();
-    assert_eq!(status(listed), 415);
+    // Its JSON is read as JSON (curl's default type), so it is a create without `name`: a 400.
+    assert_eq!(status(listed), 400);
     // The same parameters where they belong, in the query string.
     let listed = http
         .get(format!("{base}/api/live_streams?limit=10&offset=0&sort_by=created_at&order_by=desc"))
@@ -381,7 +429,8 @@ async fn the_seeds_curl_examples_get_their_expected_answers() {
         http.get(format!("{base}/api/live_streams/{id}")).bearer_auth(&token).send().await.unwrap();
     assert_eq!(status(got), 200);
 
-    // Update: `--data` without a content type makes curl send a form: 415; as JSON: 200.
+    // Update: `--data` without a content type makes curl send a form type; the body is JSON and the
+    // seed documents 200, so it is read as JSON. A real form body stays a 415.
     let body = "{\n\"name\": \"live_streaming_name\",\n\"save\": true\n}";
     let form = http
         .put(format!("{base}/api/live_streams/{id}"))
@@ -391,7 +440,16 @@ async fn the_seeds_curl_examples_get_their_expected_answers() {
         .send()
         .await
         .unwrap();
-    assert_eq!(status(form), 415);
+    assert_eq!(status(form), 200);
+    let real_form = http
+        .put(format!("{base}/api/live_streams/{id}"))
+        .bearer_auth(&token)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("name=live_streaming_name&save=true")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status(real_form), 415);
     let json = http
         .put(format!("{base}/api/live_streams/{id}"))
         .bearer_auth(&token)

@@ -7,9 +7,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use streamspec_server::aioz::types::{ErrorResponse, ErrorStatus, LiveStreamKey, SuccessStatus};
+use streamspec_server::aioz::types::{ErrorResponse, LiveStreamKey, LiveStreamType};
 use streamspec_server::aioz::{types::LiveStreamKeyResponse as Found, *};
-use streamspec_server::types::{chrono::Utc, uuid::Uuid};
+use streamspec_server::types::chrono::{SecondsFormat, Utc};
+use streamspec_server::types::uuid::Uuid;
 use streamspec_server::{HandlerError, async_trait, axum};
 
 const LIMITS: ResponseHeaders = ResponseHeaders {
@@ -27,21 +28,24 @@ impl LiveStreamsApi for Keys {
         &self,
         input: CreateLiveStreamKeyInput,
     ) -> Result<CreateLiveStreamKeyResponse, HandlerError> {
-        let (id, now) = (Uuid::new_v4(), Utc::now());
+        let (id, now) = (Uuid::new_v4(), Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true));
         let body = input.body;
+        // Every field, as a server should answer: the response schema reads tolerantly, so only
+        // `id` is required by the type.
         let key = LiveStreamKey {
-            id,
-            user_id: "dev".into(),
-            name: body.name,
-            stream_key: Uuid::new_v4(),
-            rtmp_url: "rtmp://127.0.0.1:1935/live".into(),
-            save: body.save,
-            type_: body.type_,
-            created_at: now,
-            updated_at: now,
+            id: id.to_string(),
+            user_id: Some("dev".into()),
+            name: Some(body.name),
+            title: None,
+            stream_key: Some(Uuid::new_v4().to_string()),
+            rtmp_url: Some("rtmp://127.0.0.1:1935/live".into()),
+            save: Some(body.save),
+            type_: Some(body.type_.unwrap_or(LiveStreamType::Video).into()),
+            created_at: Some(now.clone()),
+            updated_at: Some(now),
         };
         self.0.lock().unwrap().insert(id, key.clone());
-        let data = Found { status: SuccessStatus::Success, data: key };
+        let data = Found { status: Some("success".into()), data: key };
         Ok(CreateLiveStreamKeyResponse::Ok(data, LIMITS))
     }
 
@@ -50,10 +54,10 @@ impl LiveStreamsApi for Keys {
         input: GetLiveStreamKeyInput,
     ) -> Result<GetLiveStreamKeyResponse, HandlerError> {
         let Some(key) = self.0.lock().unwrap().get(&input.id).cloned() else {
-            let error = ErrorResponse { status: ErrorStatus::Error, message: "not found".into() };
+            let error = ErrorResponse::with_message("not found");
             return Ok(GetLiveStreamKeyResponse::NotFound(error, LIMITS));
         };
-        let data = Found { status: SuccessStatus::Success, data: key };
+        let data = Found { status: Some("success".into()), data: key };
         Ok(GetLiveStreamKeyResponse::Ok(data, LIMITS))
     }
 }

@@ -16,7 +16,7 @@
 //! ```no_run
 //! use std::sync::Arc;
 //! use streamspec_server::aioz::{self, DeleteLiveStreamKeyInput, DeleteLiveStreamKeyResponse, LiveStreamsApi, ResponseHeaders};
-//! use streamspec_server::aioz::types::{DeleteLiveStreamKeyResponse as Body, SuccessStatus};
+//! use streamspec_server::aioz::types::DeleteLiveStreamKeyResponse as Body;
 //! use streamspec_server::{HandlerError, async_trait};
 //!
 //! struct Keys;
@@ -28,7 +28,7 @@
 //!         input: DeleteLiveStreamKeyInput,
 //!     ) -> Result<DeleteLiveStreamKeyResponse, HandlerError> {
 //!         let headers = ResponseHeaders { x_rate_limit_limit: 100, x_rate_limit_remaining: 99, x_rate_limit_retry_after: 60 };
-//!         let body = Body { status: SuccessStatus::Success, message: format!("deleted {}", input.id) };
+//!         let body = Body { status: Some("success".into()), message: Some(format!("deleted {}", input.id)) };
 //!         Ok(DeleteLiveStreamKeyResponse::Ok(body, headers))
 //!     }
 //! }

@@ -29,12 +29,16 @@
 //! is true, and so on) are not in these types: Rust types cannot say "required when". The conformance
 //! validator enforces them (see `spec/README.md`).
 //!
-//! Every password, token and API key is a [`Secret`], whose `Debug` prints no secret.
+//! Every password, token and API key is a [`Secret`], whose `Debug` prints no secret. An enum a
+//! response reports (a key's `type`, an application's type, a settings' `authType`) is an [`Open`]
+//! enum: a value the vendor adds later is kept, not a parse error (see `spec/README.md`).
 
+mod open;
 mod secret;
 
 /// The `chrono` the timestamps are made of, so a user needs no version-matched copy.
 pub use chrono;
+pub use open::Open;
 pub use secret::{EmptySecret, Secret};
 /// The `uuid` the ids are made of, so a user needs no version-matched copy.
 pub use uuid;
@@ -50,3 +54,30 @@ pub mod storm;
 /// The emulator's own publish attempts and sessions: the types of `spec/emulator.yaml`.
 #[path = "generated/emulator.rs"]
 pub mod emulator;
+
+impl aioz::ErrorResponse {
+    /// An error in the form the emulator answers: `{"status": "error", "message": ...}`.
+    pub fn with_message(message: impl Into<String>) -> Self {
+        Self {
+            status: Some("error".to_owned()),
+            message: Some(message.into()),
+            type_: None,
+            title: None,
+            detail: None,
+        }
+    }
+
+    /// What went wrong, from whichever form the body took: `message` (the Go SDK's
+    /// `ResponseError`), else the problem details' `detail` or `title` (what the Node SDK reads).
+    pub fn text(&self) -> Option<&str> {
+        self.message.as_deref().or(self.detail.as_deref()).or(self.title.as_deref())
+    }
+}
+
+impl aioz::LiveStreamKey {
+    /// The key's name: `name`, or `title` where a response spells it so (the vendor documentation's
+    /// create example does).
+    pub fn display_name(&self) -> Option<&str> {
+        self.name.as_deref().or(self.title.as_deref())
+    }
+}

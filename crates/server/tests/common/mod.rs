@@ -49,10 +49,7 @@ const HEADERS: aioz::ResponseHeaders = aioz::ResponseHeaders {
 };
 
 fn aioz_error(message: &str) -> aioz_types::ErrorResponse {
-    aioz_types::ErrorResponse {
-        status: aioz_types::ErrorStatus::Error,
-        message: message.to_owned(),
-    }
+    aioz_types::ErrorResponse::with_message(message)
 }
 
 fn storm_error(message: &str) -> storm_types::ErrorResponse {
@@ -117,8 +114,8 @@ macro_rules! account {
     }};
 }
 
-fn now() -> chrono::DateTime<chrono::Utc> {
-    chrono::DateTime::parse_from_rfc3339("2026-11-23T10:15:30Z").unwrap().into()
+fn now() -> String {
+    "2026-11-23T10:15:30Z".to_owned()
 }
 
 #[async_trait]
@@ -133,25 +130,21 @@ impl LiveStreamsApi for Aioz {
         if input.body.name == "panic" {
             panic!("the test asked this handler to panic");
         }
-        // A name of "bad-url" makes a deliberately wrong response: `rtmp_url` must be a URI.
-        let rtmp_url =
-            if input.body.name == "bad-url" { "not a url" } else { "rtmp://127.0.0.1:1935/live" };
         let key = aioz_types::LiveStreamKey {
-            id: Uuid::new_v4(),
-            user_id: format!("user-{account}"),
-            name: input.body.name,
-            stream_key: Uuid::new_v4(),
-            rtmp_url: rtmp_url.to_owned(),
-            save: input.body.save,
-            type_: Some(input.body.type_.unwrap_or(aioz_types::LiveStreamType::Video)),
-            created_at: now(),
-            updated_at: now(),
+            id: Uuid::new_v4().to_string(),
+            user_id: Some(format!("user-{account}")),
+            name: Some(input.body.name),
+            title: None,
+            stream_key: Some(Uuid::new_v4().to_string()),
+            rtmp_url: Some("rtmp://127.0.0.1:1935/live".to_owned()),
+            save: Some(input.body.save),
+            type_: Some(input.body.type_.unwrap_or(aioz_types::LiveStreamType::Video).into()),
+            created_at: Some(now()),
+            updated_at: Some(now()),
         };
         self.keys.lock().unwrap().push((account.to_owned(), key.clone()));
-        let body = aioz_types::LiveStreamKeyResponse {
-            status: aioz_types::SuccessStatus::Success,
-            data: key,
-        };
+        let body =
+            aioz_types::LiveStreamKeyResponse { status: Some("success".to_owned()), data: key };
         Ok(R::Ok(body, HEADERS))
     }
 
@@ -168,7 +161,9 @@ impl LiveStreamsApi for Aioz {
             .iter()
             .filter(|(owner, key)| {
                 owner == account
-                    && input.search.as_ref().is_none_or(|s| key.name.contains(s.as_str()))
+                    && input.search.as_ref().is_none_or(|s| {
+                        key.name.as_deref().is_some_and(|name| name.contains(s.as_str()))
+                    })
             })
             .map(|(_, key)| key.clone())
             .collect();
@@ -179,11 +174,16 @@ impl LiveStreamsApi for Aioz {
             .cloned()
             .collect();
         let body = aioz_types::LiveStreamKeyListResponse {
-            status: aioz_types::SuccessStatus::Success,
-            data: aioz_types::LiveStreamKeyList {
-                live_stream_keys: page,
-                total: matching.len() as i64,
-            },
+            status: Some("success".to_owned()),
+            data: Some(aioz_types::LiveStreamKeyList {
+                live_stream_keys: Some(page),
+                // A search for "bad-total" makes a deliberately wrong response: `total` is at least 0.
+                total: Some(if input.search.as_deref() == Some("bad-total") {
+                    -1
+                } else {
+                    matching.len() as i64
+                }),
+            }),
         };
         Ok(R::Ok(body, HEADERS))
     }
@@ -196,10 +196,10 @@ impl LiveStreamsApi for Aioz {
         aioz_forced!(self, R, {400 => BadRequest, 401 => Unauthorized, 403 => Forbidden, 404 => NotFound, 429 => TooManyRequests, 500 => InternalServerError});
         let account = account!(input.credentials, GetLiveStreamKeyResponse, write = false);
         let keys = self.keys.lock().unwrap();
-        match keys.iter().find(|(owner, key)| owner == account && key.id == input.id) {
+        match keys.iter().find(|(owner, key)| owner == account && key.id == input.id.to_string()) {
             Some((_, key)) => Ok(R::Ok(
                 aioz_types::LiveStreamKeyResponse {
-                    status: aioz_types::SuccessStatus::Success,
+                    status: Some("success".to_owned()),
                     data: key.clone(),
                 },
                 HEADERS,
@@ -217,14 +217,18 @@ impl LiveStreamsApi for Aioz {
         let account = account!(input.credentials, UpdateLiveStreamKeyResponse, write = true);
         let mut keys = self.keys.lock().unwrap();
         let Some((_, key)) =
-            keys.iter_mut().find(|(owner, key)| owner == account && key.id == input.id)
+            keys.iter_mut().find(|(owner, key)| owner == account && key.id == input.id.to_string())
         else {
             return Ok(R::NotFound(aioz_error("live stream key not found"), HEADERS));
         };
-        key.name = input.body.name;
-        key.save = input.body.save;
+        if let Some(name) = input.body.name {
+            key.name = Some(name);
+        }
+        if let Some(save) = input.body.save {
+            key.save = Some(save);
+        }
         let body = aioz_types::LiveStreamKeyResponse {
-            status: aioz_types::SuccessStatus::Success,
+            status: Some("success".to_owned()),
             data: key.clone(),
         };
         Ok(R::Ok(body, HEADERS))
@@ -239,13 +243,13 @@ impl LiveStreamsApi for Aioz {
         let account = account!(input.credentials, DeleteLiveStreamKeyResponse, write = true);
         let mut keys = self.keys.lock().unwrap();
         let before = keys.len();
-        keys.retain(|(owner, key)| !(owner == account && key.id == input.id));
+        keys.retain(|(owner, key)| !(owner == account && key.id == input.id.to_string()));
         if keys.len() == before {
             return Ok(R::NotFound(aioz_error("live stream key not found"), HEADERS));
         }
         let body = aioz_types::DeleteLiveStreamKeyResponse {
-            status: aioz_types::SuccessStatus::Success,
-            message: "Live stream key deleted".to_owned(),
+            status: Some("success".to_owned()),
+            message: Some("Live stream key deleted".to_owned()),
         };
         Ok(R::Ok(body, HEADERS))
     }
@@ -286,7 +290,7 @@ fn meta() -> storm_types::Meta {
 }
 
 fn wrapped(value: bool) -> storm_types::BooleanSetting {
-    storm_types::BooleanSetting { editable: true, value }
+    storm_types::BooleanSetting { editable: true, value: Some(value), locked_by: None }
 }
 
 fn default_settings() -> storm_types::IngestSettings {
@@ -297,7 +301,8 @@ fn default_settings() -> storm_types::IngestSettings {
         authorization_enabled: wrapped(false),
         auth_type: storm_types::AuthTypeSetting {
             editable: true,
-            value: storm_types::AuthType::None,
+            value: storm_types::AuthType::None.into(),
+            locked_by: None,
         },
         request_url: None,
         file_url: None,
@@ -362,7 +367,25 @@ impl StormApi for Storm {
             self.settings.lock().unwrap().insert(name, default_settings());
         }
         Ok(R::Created(storm_types::ApplicationResponse {
-            data: storm_types::ApplicationResponseData { attributes: application },
+            data: storm_types::ApplicationResponseData {
+                attributes: storm_types::ApplicationInfo {
+                    name: application.name.to_string(),
+                    type_: application
+                        .type_
+                        .to_string()
+                        .parse::<storm_types::ApplicationTypeName>()
+                        .map(Into::into)
+                        .unwrap_or_else(|_| {
+                            application
+                                .type_
+                                .to_string()
+                                .to_uppercase()
+                                .parse::<storm_types::ApplicationTypeName>()
+                                .unwrap()
+                                .into()
+                        }),
+                },
+            },
             meta: meta(),
             message: Some("Application created".to_owned()),
         }))
@@ -402,6 +425,8 @@ impl StormApi for Storm {
         let ingest = self.settings.lock().unwrap().get(input.app_name.as_str()).cloned();
         Ok(R::Ok(storm_types::ApplicationSettingsResponse {
             data: storm_types::ApplicationSettings {
+                name: None,
+                type_: None,
                 ingest_settings: ingest
                     .map(|attributes| storm_types::IngestSettingsSection { attributes }),
             },
@@ -427,13 +452,13 @@ impl StormApi for Storm {
         };
         let update = input.body.data.attributes;
         if let Some(value) = update.allow_stream_ingest {
-            current.allow_stream_ingest.value = value;
+            current.allow_stream_ingest.value = Some(value);
         }
         if let Some(value) = update.authorization_enabled {
-            current.authorization_enabled.value = value;
+            current.authorization_enabled.value = Some(value);
         }
         if let Some(value) = update.auth_type {
-            current.auth_type.value = value;
+            current.auth_type.value = value.into();
         }
         Ok(R::Ok(storm_types::IngestSettingsResponse {
             data: storm_types::IngestSettingsSection { attributes: current.clone() },
@@ -473,7 +498,9 @@ impl StormApi for Storm {
             data: storm_types::StreamResponseData {
                 attributes: storm_types::Stream {
                     stream_key: attributes.stream_key,
-                    type_: attributes.type_,
+                    type_: attributes.type_.into(),
+                    allow_publishing: attributes.allow_publishing,
+                    record_stream: attributes.record_stream,
                     source: storm_types::StreamSourceSummary { auth_type },
                 },
             },

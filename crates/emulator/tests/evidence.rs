@@ -1,0 +1,469 @@
+//! The evidence corpus (`spec/evidence/`): what the vendors' own material shows their services send
+//! and accept. Every response fixture must deserialize into the generated client types and pass the
+//! conformance check; every request fixture is sent to the emulator, which must answer the status the
+//! vendor's material expects. The emulator's own answers are checked to be complete, so the tolerant
+//! response schemas hide nothing about what it sends.
+
+use std::path::{Path, PathBuf};
+
+use chrono::DateTime;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use streamspec_client::aioz::types as aioz;
+use streamspec_client::storm::types as storm;
+use streamspec_conformance::{Api, Catalog};
+use streamspec_emulator::config::AiozAccount;
+use streamspec_emulator::{Config, Credentials, Emulator};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Fixture {
+    name: String,
+    api: String,
+    operation: String,
+    direction: Direction,
+    source: Source,
+    verdict: Verdict,
+    note: Option<String>,
+    /// For a response: its status.
+    status: Option<u16>,
+    /// For a request: how it is sent.
+    request: Option<Request>,
+    /// For a request: the status the vendor's material expects, as the emulator must answer it.
+    expect_status: Option<u16>,
+    /// The body (absent for a request without one).
+    payload: Option<Value>,
+}
+
+#[derive(Debug, Deserialize, PartialEq, Eq, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum Direction {
+    Request,
+    Response,
+}
+
+#[derive(Debug, Deserialize, PartialEq, Eq, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum Verdict {
+    Accepted,
+    Refused,
+}
+
+/// A public repository at a commit, or a public page: where the payload was copied from.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Source {
+    repository: Option<String>,
+    path: Option<String>,
+    commit: Option<String>,
+    page: Option<String>,
+    /// Where in the file or on the page.
+    #[serde(rename = "where")]
+    location: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Request {
+    method: String,
+    /// `{id}` is a key made for the fixture; `{unknown}` a UUID no key has.
+    path: String,
+    query: Option<String>,
+    content_type: Option<String>,
+    /// `basic` (the Go SDK), `node` (Basic and both `stream-*` headers, the Node SDK), `bearer`, `none`.
+    auth: String,
+    /// Which emulator account sends it (AIOZ): 1 plays the vendor tests' "anonymous" second account.
+    #[serde(default)]
+    account: usize,
+}
+
+fn corpus() -> Vec<Fixture> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../spec/evidence");
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
+        .collect();
+    paths.sort();
+    paths
+        .iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(path).unwrap();
+            let fixture: Fixture = serde_json::from_str(&text)
+                .unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+            assert_eq!(
+                path.file_stem().unwrap().to_str().unwrap(),
+                fixture.name,
+                "a fixture's file is named after it"
+            );
+            fixture
+        })
+        .collect()
+}
+
+fn api(fixture: &Fixture) -> Api {
+    match fixture.api.as_str() {
+        "aioz" => Api::Aioz,
+        "storm" => Api::Storm,
+        other => panic!("{}: unknown api {other}", fixture.name),
+    }
+}
+
+#[test]
+fn every_fixture_names_its_source() {
+    let fixtures = corpus();
+    assert!(fixtures.len() >= 30, "only {} fixtures", fixtures.len());
+    for fixture in &fixtures {
+        let source = &fixture.source;
+        let in_repository = source.repository.is_some()
+            && source.path.is_some()
+            && source.commit.as_ref().is_some_and(|commit| commit.len() == 40);
+        let on_page = source.page.as_ref().is_some_and(|page| page.starts_with("https://"));
+        assert!(
+            in_repository != on_page && !source.location.is_empty(),
+            "{}: a source is a repository, path and commit, or a page",
+            fixture.name
+        );
+        assert!(Catalog::get().operation(api(fixture), &fixture.operation).is_some());
+        match fixture.direction {
+            Direction::Response => {
+                assert!(fixture.status.is_some() && fixture.payload.is_some(), "{}", fixture.name)
+            }
+            Direction::Request => {
+                assert!(fixture.request.is_some() && fixture.expect_status.is_some())
+            }
+        }
+        if fixture.verdict == Verdict::Refused {
+            assert!(fixture.note.is_some(), "{}: a refused fixture says why", fixture.name);
+        }
+    }
+}
+
+fn parses<T: DeserializeOwned>(payload: &Value) -> Result<(), String> {
+    serde_json::from_value::<T>(payload.clone()).map(drop).map_err(|error| error.to_string())
+}
+
+/// Whether the generated client type for this response accepts the payload.
+fn client_parses(api: Api, operation: &str, status: u16, payload: &Value) -> Result<(), String> {
+    match (api, operation, status) {
+        (
+            Api::Aioz,
+            "create_live_stream_key" | "get_live_stream_key" | "update_live_stream_key",
+            200,
+        ) => parses::<aioz::LiveStreamKeyResponse>(payload),
+        (Api::Aioz, "list_live_stream_keys", 200) => {
+            parses::<aioz::LiveStreamKeyListResponse>(payload)
+        }
+        (Api::Aioz, "delete_live_stream_key", 200) => {
+            parses::<aioz::DeleteLiveStreamKeyResponse>(payload)
+        }
+        (Api::Aioz, _, 400..) => parses::<aioz::ErrorResponse>(payload),
+        (Api::Storm, "login", 200) => parses::<storm::LoginResponse>(payload),
+        (Api::Storm, "delete_application", 200) => parses::<storm::MessageResponse>(payload),
+        (Api::Storm, "get_application_settings", 200) => {
+            parses::<storm::ApplicationSettingsResponse>(payload)
+        }
+        (Api::Storm, "update_ingest_settings", 200) => {
+            parses::<storm::IngestSettingsResponse>(payload)
+        }
+        (Api::Storm, "create_application", 201) => parses::<storm::ApplicationResponse>(payload),
+        (Api::Storm, "create_stream", 201) => parses::<storm::StreamResponse>(payload),
+        (Api::Storm, _, 400..) => parses::<storm::ErrorResponse>(payload),
+        _ => panic!("no client type listed for {api} {operation} {status}"),
+    }
+}
+
+fn conforms(api: Api, operation: &str, status: u16, payload: &Value) -> Result<(), String> {
+    let schema = Catalog::get().operation(api, operation).unwrap().response(status);
+    let schema = schema.unwrap_or_else(|| panic!("{api} {operation} documents no {status}"));
+    schema.validate(payload).map_err(|violations| format!("{violations:?}"))
+}
+
+#[test]
+fn every_vendor_response_parses_and_conforms() {
+    let mut checked = 0;
+    for fixture in corpus().iter().filter(|f| f.direction == Direction::Response) {
+        let (api, status, payload) =
+            (api(fixture), fixture.status.unwrap(), fixture.payload.as_ref());
+        let payload = payload.unwrap();
+        let parsed = client_parses(api, &fixture.operation, status, payload);
+        let valid = conforms(api, &fixture.operation, status, payload);
+        match fixture.verdict {
+            Verdict::Accepted => {
+                assert_eq!(parsed, Ok(()), "{}: the client type refuses it", fixture.name);
+                assert_eq!(valid, Ok(()), "{}: the conformance check refuses it", fixture.name);
+            }
+            Verdict::Refused => {
+                assert!(parsed.is_err() && valid.is_err(), "{}: accepted", fixture.name)
+            }
+        }
+        checked += 1;
+    }
+    assert!(checked >= 10, "only {checked} responses");
+}
+
+/// The tolerant reader still refuses what is wrong: a value of the wrong type.
+#[test]
+fn a_wrong_type_in_a_vendor_response_still_fails() {
+    let fixtures = corpus();
+    let payload = |name: &str| fixtures.iter().find(|f| f.name == name).unwrap().payload.clone();
+    let cases = [
+        (
+            "aioz-docs-create-response",
+            "/data/save",
+            Value::from("yes"),
+            Api::Aioz,
+            "create_live_stream_key",
+            200,
+        ),
+        (
+            "aioz-docs-create-response",
+            "/data/id",
+            Value::from(7),
+            Api::Aioz,
+            "create_live_stream_key",
+            200,
+        ),
+        (
+            "aioz-openapi-create-response",
+            "/data/type",
+            Value::from(3),
+            Api::Aioz,
+            "create_live_stream_key",
+            200,
+        ),
+        (
+            "aioz-openapi-list-response",
+            "/data/total",
+            Value::from("0"),
+            Api::Aioz,
+            "list_live_stream_keys",
+            200,
+        ),
+        ("aioz-go-error-body", "/message", Value::from(404), Api::Aioz, "get_live_stream_key", 404),
+        (
+            "storm-settings-edge-response",
+            "/data/type",
+            Value::from(1),
+            Api::Storm,
+            "get_application_settings",
+            200,
+        ),
+        ("storm-login-response", "/data/expireDate", Value::from("soon"), Api::Storm, "login", 200),
+    ];
+    for (name, pointer, wrong, api, operation, status) in cases {
+        let mut payload = payload(name).unwrap();
+        *payload.pointer_mut(pointer).unwrap() = wrong;
+        assert!(
+            client_parses(api, operation, status, &payload).is_err(),
+            "{name} {pointer}: parsed"
+        );
+        assert!(conforms(api, operation, status, &payload).is_err(), "{name} {pointer}: conforms");
+    }
+    // And what only a real service sends parses: upper case, `null` settings, a new enum value.
+    let settings: storm::ApplicationSettingsResponse =
+        serde_json::from_value(payload("storm-settings-edge-response").unwrap()).unwrap();
+    assert_eq!(settings.data.type_.map(|t| t.to_string()).as_deref(), Some("EDGE"));
+    let created: aioz::LiveStreamKeyResponse =
+        serde_json::from_value(payload("aioz-docs-create-response").unwrap()).unwrap();
+    assert_eq!(created.data.display_name(), Some("live_streaming_title"));
+    let unknown: aioz::LiveStreamKeyResponse =
+        serde_json::from_value(payload("aioz-openapi-get-response").unwrap()).unwrap();
+    assert_eq!(unknown.data.type_, Some(streamspec_types::Open::Unknown("type".to_owned())));
+    let setting: storm::StringSetting =
+        serde_json::from_value(serde_json::json!({"editable": true, "value": null})).unwrap();
+    assert_eq!(setting.value, None);
+}
+
+struct Running {
+    base: String,
+    credentials: Credentials,
+    http: reqwest::Client,
+    storm_token: String,
+}
+
+async fn start() -> Running {
+    // Two accounts: the vendor's tests run a second, "anonymous" one against the first one's keys.
+    let account = |n: &str| AiozAccount {
+        user_id: format!("user-{n}"),
+        public_key: format!("pk-{n}"),
+        secret_key: format!("sk-{n}"),
+        token: format!("token-{n}"),
+    };
+    let config = Config {
+        db: PathBuf::from(":memory:"),
+        debug: true,
+        aioz_accounts: vec![account("main"), account("anonymous")],
+        ..Config::default()
+    };
+    let emulator = Emulator::new(&config).unwrap();
+    let credentials = emulator.credentials().clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { emulator.serve(listener, std::future::pending()).await.unwrap() });
+    let http = reqwest::Client::new();
+    let user = &credentials.storm_users[0];
+    let login = serde_json::json!({"username": user.username, "password": user.password});
+    let answer: Value = http
+        .post(format!("{base}/api/auth/login"))
+        .json(&login)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let storm_token = answer["data"]["accessToken"].as_str().unwrap().to_owned();
+    Running { base, credentials, http, storm_token }
+}
+
+impl Running {
+    /// A request as the fixture describes it, with the credentials of the emulator's accounts.
+    fn request(&self, fixture: &Fixture, path: &str) -> reqwest::RequestBuilder {
+        let request = fixture.request.as_ref().unwrap();
+        let method = request.method.parse().unwrap();
+        let mut url = format!("{}{path}", self.base);
+        if let Some(query) = &request.query {
+            url = format!("{url}?{query}");
+        }
+        let mut builder = self.http.request(method, url);
+        let account = &self.credentials.aioz_accounts[request.account];
+        builder = match (fixture.api.as_str(), request.auth.as_str()) {
+            ("aioz", "basic") => builder.basic_auth(&account.public_key, Some(&account.secret_key)),
+            ("aioz", "node") => builder
+                .basic_auth(&account.public_key, Some(&account.secret_key))
+                .header("stream-public-key", &account.public_key)
+                .header("stream-secret-key", &account.secret_key),
+            ("aioz", "bearer") => builder.bearer_auth(&account.token),
+            ("storm", "bearer") => builder.bearer_auth(&self.storm_token),
+            (_, "none") => builder,
+            (api, auth) => panic!("{}: no auth {auth} for {api}", fixture.name),
+        };
+        if let Some(payload) = &fixture.payload {
+            builder = builder.body(serde_json::to_vec(payload).unwrap());
+        }
+        if let Some(content_type) = &request.content_type {
+            builder = builder.header("content-type", content_type);
+        }
+        builder
+    }
+
+    /// A fresh key of account 0, for a fixture whose path names `{id}`.
+    async fn new_key(&self) -> String {
+        let account = &self.credentials.aioz_accounts[0];
+        let created: Value = self
+            .http
+            .post(format!("{}/api/live_streams", self.base))
+            .bearer_auth(&account.token)
+            .json(&serde_json::json!({"name": "evidence"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        created["data"]["id"].as_str().unwrap().to_owned()
+    }
+}
+
+#[tokio::test]
+async fn the_emulator_answers_what_the_vendors_material_expects() {
+    let running = start().await;
+    let mut checked = 0;
+    for fixture in corpus().iter().filter(|f| f.direction == Direction::Request) {
+        let mut path = fixture.request.as_ref().unwrap().path.clone();
+        if path.contains("{id}") {
+            path = path.replace("{id}", &running.new_key().await);
+        }
+        path = path.replace("{unknown}", &uuid::Uuid::new_v4().to_string());
+        let response = running.request(fixture, &path).send().await.unwrap();
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(Some(status), fixture.expect_status, "{}: {body}", fixture.name);
+        match fixture.verdict {
+            Verdict::Accepted if status == 401 => {} // the shape was accepted; the user is unknown
+            Verdict::Accepted => assert!(status < 300, "{}", fixture.name),
+            Verdict::Refused => assert!((400..500).contains(&status), "{}", fixture.name),
+        }
+        if fixture.api == "aioz" {
+            assert_complete_aioz(&fixture.operation, status, &body);
+        } else {
+            assert_complete_storm(&fixture.operation, status, &body);
+        }
+        checked += 1;
+    }
+    assert!(checked >= 25, "only {checked} requests");
+}
+
+/// The form every AIOZ key the emulator answers has: every field, as the descriptions say.
+fn assert_complete_key(key: &Value) {
+    let text = |field: &str| key[field].as_str().unwrap_or_else(|| panic!("{field} in {key}"));
+    uuid::Uuid::parse_str(text("id")).unwrap();
+    uuid::Uuid::parse_str(text("stream_key")).unwrap();
+    assert!(!text("user_id").is_empty() && key["name"].is_string(), "{key}");
+    assert!(text("rtmp_url").starts_with("rtmp://"), "{key}");
+    assert!(key["save"].is_boolean(), "{key}");
+    assert!(matches!(text("type"), "video" | "audio"), "{key}");
+    DateTime::parse_from_rfc3339(text("created_at")).unwrap();
+    DateTime::parse_from_rfc3339(text("updated_at")).unwrap();
+    assert!(key.get("title").is_none(), "the emulator answers `name`, never `title`: {key}");
+}
+
+fn assert_complete_aioz(operation: &str, status: u16, body: &Value) {
+    if status >= 400 {
+        assert_eq!(body["status"], "error", "{body}");
+        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+        return;
+    }
+    assert_eq!(body["status"], "success", "{body}");
+    match operation {
+        "list_live_stream_keys" => {
+            assert!(body["data"]["total"].as_i64().is_some_and(|t| t >= 0), "{body}");
+            body["data"]["live_stream_keys"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .for_each(assert_complete_key);
+        }
+        "delete_live_stream_key" => assert!(body["message"].is_string(), "{body}"),
+        _ => assert_complete_key(&body["data"]),
+    }
+}
+
+fn assert_complete_storm(operation: &str, status: u16, body: &Value) {
+    assert!(body["message"].is_string(), "{body}");
+    if status >= 400 {
+        return;
+    }
+    assert!(body["meta"]["executionTime"].is_number() && body["meta"]["generatedAt"].is_i64());
+    let attributes = &body["data"]["attributes"];
+    match operation {
+        "update_ingest_settings" => {
+            for field in [
+                "allowStreamIngest",
+                "autoStreamPublish",
+                "allowStreamOverwrite",
+                "authorizationEnabled",
+            ] {
+                assert!(attributes[field]["value"].is_boolean(), "{field}: {body}");
+                assert!(attributes[field]["editable"].is_boolean(), "{field}: {body}");
+            }
+            assert!(attributes["authType"]["value"].is_string(), "{body}");
+            assert!(!body.to_string().contains("bd34ddawe34v51rxw6tbn"), "no secret: {body}");
+        }
+        "create_application" => {
+            assert!(attributes["name"].is_string(), "{body}");
+            assert!(matches!(
+                attributes["type"].as_str(),
+                Some("MONO" | "ORIGIN" | "TRANSCODE" | "EDGE")
+            ));
+        }
+        "create_stream" => {
+            assert!(attributes["streamKey"].is_string() && attributes["type"].is_string());
+            assert!(attributes["source"]["authType"].is_string(), "{body}");
+            assert!(attributes["source"].get("auth").is_none(), "no credentials: {body}");
+        }
+        other => panic!("no completeness check for {other}"),
+    }
+}
