@@ -51,7 +51,7 @@ fn reported_type(kind: &str) -> Result<types::ReportedApplicationType, HandlerEr
 }
 
 fn meta() -> Meta {
-    Meta { execution_time: 0.0, generated_at: Utc::now().timestamp_millis() }
+    Meta { execution_time: 0, generated_at: Utc::now().timestamp_millis() }
 }
 
 /// A new application's ingest settings: everything allowed, no authorization.

@@ -432,11 +432,17 @@ fn assert_complete_aioz(operation: &str, status: u16, body: &Value) {
 }
 
 fn assert_complete_storm(operation: &str, status: u16, body: &Value) {
-    assert!(body["message"].is_string(), "{body}");
     if status >= 400 {
+        assert!(body["message"].is_string(), "{body}");
         return;
     }
-    assert!(body["meta"]["executionTime"].is_number() && body["meta"]["generatedAt"].is_i64());
+    // Every success carries `meta`; all but the settings read carry a `message` too.
+    assert_eq!(body["message"].is_string(), operation != "get_application_settings", "{body}");
+    // Integers, as every Storm reference page types and shows them.
+    assert!(
+        body["meta"]["executionTime"].is_u64() && body["meta"]["generatedAt"].is_i64(),
+        "{body}"
+    );
     let attributes = &body["data"]["attributes"];
     match operation {
         "update_ingest_settings" => {
@@ -463,6 +469,23 @@ fn assert_complete_storm(operation: &str, status: u16, body: &Value) {
             assert!(attributes["streamKey"].is_string() && attributes["type"].is_string());
             assert!(attributes["source"]["authType"].is_string(), "{body}");
             assert!(attributes["source"].get("auth").is_none(), "no credentials: {body}");
+        }
+        "get_application_settings" => {
+            assert!(body["data"]["name"].is_string(), "{body}");
+            assert_eq!(body["data"]["type"], "MONO", "upper case, as Storm's reads: {body}");
+            let ingest = &body["data"]["ingestSettings"]["attributes"];
+            for field in [
+                "allowStreamIngest",
+                "autoStreamPublish",
+                "allowStreamOverwrite",
+                "authorizationEnabled",
+            ] {
+                assert!(ingest[field]["value"].is_boolean(), "{field}: {body}");
+            }
+            assert!(ingest["authType"]["value"].is_string(), "{body}");
+        }
+        "delete_application" => {
+            assert!(body["message"].as_str().unwrap().ends_with("has been deleted"), "{body}")
         }
         other => panic!("no completeness check for {other}"),
     }

@@ -16,7 +16,7 @@ const TOKEN: &str = "not-a-real-jwt";
 struct Storm;
 
 fn meta() -> types::Meta {
-    types::Meta { execution_time: 0.0, generated_at: 0 }
+    types::Meta { execution_time: 0, generated_at: 0 }
 }
 
 fn error(message: &str) -> types::ErrorResponse {

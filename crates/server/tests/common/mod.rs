@@ -286,7 +286,7 @@ impl Storm {
 }
 
 fn meta() -> storm_types::Meta {
-    storm_types::Meta { execution_time: 1.0, generated_at: 1_795_428_900_000 }
+    storm_types::Meta { execution_time: 1, generated_at: 1_795_428_900_000 }
 }
 
 fn wrapped(value: bool) -> storm_types::BooleanSetting {
