@@ -446,16 +446,7 @@ fn assert_complete_storm(operation: &str, status: u16, body: &Value) {
     let attributes = &body["data"]["attributes"];
     match operation {
         "update_ingest_settings" => {
-            for field in [
-                "allowStreamIngest",
-                "autoStreamPublish",
-                "allowStreamOverwrite",
-                "authorizationEnabled",
-            ] {
-                assert!(attributes[field]["value"].is_boolean(), "{field}: {body}");
-                assert!(attributes[field]["editable"].is_boolean(), "{field}: {body}");
-            }
-            assert!(attributes["authType"]["value"].is_string(), "{body}");
+            assert_complete_ingest(attributes);
             assert!(!body.to_string().contains("bd34ddawe34v51rxw6tbn"), "no secret: {body}");
         }
         "create_application" => {
@@ -473,20 +464,22 @@ fn assert_complete_storm(operation: &str, status: u16, body: &Value) {
         "get_application_settings" => {
             assert!(body["data"]["name"].is_string(), "{body}");
             assert_eq!(body["data"]["type"], "MONO", "upper case, as Storm's reads: {body}");
-            let ingest = &body["data"]["ingestSettings"]["attributes"];
-            for field in [
-                "allowStreamIngest",
-                "autoStreamPublish",
-                "allowStreamOverwrite",
-                "authorizationEnabled",
-            ] {
-                assert!(ingest[field]["value"].is_boolean(), "{field}: {body}");
-            }
-            assert!(ingest["authType"]["value"].is_string(), "{body}");
+            assert_complete_ingest(&body["data"]["ingestSettings"]["attributes"]);
         }
         "delete_application" => {
             assert!(body["message"].as_str().unwrap().ends_with("has been deleted"), "{body}")
         }
         other => panic!("no completeness check for {other}"),
     }
+}
+
+/// The ingest settings as the emulator answers them: the five settings, each with both parts set.
+fn assert_complete_ingest(attributes: &Value) {
+    for field in
+        ["allowStreamIngest", "autoStreamPublish", "allowStreamOverwrite", "authorizationEnabled"]
+    {
+        assert!(attributes[field]["value"].is_boolean(), "{field}: {attributes}");
+        assert!(attributes[field]["editable"].is_boolean(), "{field}: {attributes}");
+    }
+    assert!(attributes["authType"]["value"].is_string(), "{attributes}");
 }
