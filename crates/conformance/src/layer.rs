@@ -155,15 +155,16 @@ where
                         );
                         return Ok(in_envelope(api, StatusCode::PAYLOAD_TOO_LARGE, &message));
                     };
-                    if body_is_json(content_type.as_ref(), &bytes)
-                        && let Ok(payload) = serde_json::from_slice::<Value>(&bytes)
-                        && let Err(violations) = schema.validate(&payload)
-                    {
-                        return Ok(in_envelope(
-                            api,
-                            StatusCode::BAD_REQUEST,
-                            &summary(&violations),
-                        ));
+                    // A body read as JSON is checked, or refused: one that does not parse never
+                    // reaches the handler unchecked.
+                    if body_is_json(content_type.as_ref(), &bytes) {
+                        let verdict = match serde_json::from_slice::<Value>(&bytes) {
+                            Ok(payload) => schema.validate(&payload).map_err(|v| summary(&v)),
+                            Err(error) => Err(format!("the body is not valid JSON: {error}")),
+                        };
+                        if let Err(message) = verdict {
+                            return Ok(in_envelope(api, StatusCode::BAD_REQUEST, &message));
+                        }
                     }
                     Request::from_parts(parts, Body::from(bytes))
                 }

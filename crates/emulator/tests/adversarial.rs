@@ -12,6 +12,7 @@ use streamspec_emulator::config::AiozAccount;
 use streamspec_emulator::{Config, Emulator};
 
 const TOKEN: &str = "adversarial-token";
+const API_KEY: &str = "adversarial-api-key";
 
 fn account() -> AiozAccount {
     AiozAccount {
@@ -36,6 +37,10 @@ fn config(db: std::path::PathBuf) -> Config {
         debug: true,
         rate_limit_per_minute: 1_000_000,
         aioz_accounts: vec![account()],
+        storm: streamspec_emulator::config::StormConfig {
+            api_key: Some(API_KEY.into()),
+            ..Default::default()
+        },
         ..Config::default()
     }
 }
@@ -106,7 +111,35 @@ async fn malformed_bodies_get_a_4xx_that_names_the_problem() {
     );
     let (status, body) = send(deep_object.into_bytes()).await.unwrap();
     assert_eq!(status, 400, "{body}");
-    assert!(message(&body).contains("save"), "{body}");
+    assert!(message(&body).contains("recursion limit exceeded"), "{body}");
+
+    // The body ends where its value ends: trailing bytes are refused, not stored unchecked.
+    let trailing = br#"{"data":{"attributes":{"authorizationEnabled":true}}} x"#;
+    let (status, body) = tokio::task::spawn_blocking(move || {
+        let head = post_head("/api/applications/live/settings/ingest", trailing.len(), "")
+            .replace("POST", "PATCH");
+        raw(address, &head, trailing)
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        (status, message(&body).as_str()),
+        (400, "the body is not valid JSON: trailing characters at line 1 column 55")
+    );
+
+    // A password in `requestURL` would be answered back and sent on: refused, pointing at `apiKey`.
+    let with_password = br#"{"data":{"attributes":{"authorizationEnabled":true,"authType":"request","requestURL":"http://user:pw@127.0.0.1:9/check/${streamKey}"}}}"#;
+    let (status, body) = tokio::task::spawn_blocking(move || {
+        let head = post_head("/api/applications/live/settings/ingest", with_password.len(), "")
+            .replace("POST", "PATCH")
+            .replace(&format!("Authorization: Bearer {TOKEN}"), &format!("X-Api-Key: {API_KEY}"));
+        raw(address, &head, with_password)
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, 400, "{body}");
+    assert!(message(&body).starts_with("data.attributes.requestURL: `requestURL` must not carry a username or password: send the authorization service's key as `apiKey`"), "{body}");
+    assert!(!body.contains("pw@"), "{body}");
 
     let (status, body) = send(b"{\"name\": \"\xff\xfe\"}".to_vec()).await.unwrap();
     assert_eq!(status, 400);

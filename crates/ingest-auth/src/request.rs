@@ -25,6 +25,9 @@ pub enum RequestUrlError {
     NotHttp,
     /// `${streamKey}` in the scheme, host or port, where a stream key could choose the server.
     PlaceholderInAuthority,
+    /// A username or password in the URL: a secret the settings would answer back and send on in
+    /// the clear. The service's key belongs in `apiKey`, which is never answered.
+    CredentialsInUrl,
 }
 
 impl fmt::Display for RequestUrlError {
@@ -35,6 +38,9 @@ impl fmt::Display for RequestUrlError {
             }
             RequestUrlError::PlaceholderInAuthority => f.write_str(
                 "`requestURL` may use `${streamKey}` in its path or query only, not in its host",
+            ),
+            RequestUrlError::CredentialsInUrl => f.write_str(
+                "`requestURL` must not carry a username or password: send the authorization service's key as `apiKey`",
             ),
         }
     }
@@ -52,6 +58,9 @@ fn parse_template(template: &str) -> Result<Url, RequestUrlError> {
         Url::parse(&template.replace(PLACEHOLDER, MARKER)).map_err(|_| RequestUrlError::NotHttp)?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         return Err(RequestUrlError::NotHttp);
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(RequestUrlError::CredentialsInUrl);
     }
     Ok(url)
 }
@@ -187,6 +196,20 @@ mod tests {
             "a key cannot add query parameters"
         );
         assert_eq!(url_for(TEMPLATE, "ünï").unwrap().path(), "/auth/stream/%C3%BCn%C3%AF");
+    }
+
+    #[test]
+    fn credentials_in_the_url_are_refused() {
+        for template in [
+            "http://user:pw@auth.local/check/${streamKey}",
+            "https://user@auth.local/check",
+            "https://:pw@auth.local/check",
+        ] {
+            assert_eq!(check_request_url(template), Err(RequestUrlError::CredentialsInUrl));
+            assert_eq!(url_for(template, "cam"), Err(DenyReason::AuthorizationUnavailable));
+        }
+        assert!(RequestUrlError::CredentialsInUrl.to_string().contains("`apiKey`"));
+        assert_eq!(check_request_url("https://auth.local/check?u=a@b"), Ok(()));
     }
 
     #[test]

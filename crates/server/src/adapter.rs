@@ -317,9 +317,11 @@ pub fn may_be_json(content_type: Option<&HeaderValue>) -> bool {
 }
 
 /// Decodes JSON into `T`, with a message that names the field at fault (`data.attributes.authType`).
+/// The body ends where the value ends: anything after it but white space is a 400, as `serde_json`'s
+/// own `from_slice` has it, so the conformance layer and the handler read the same bodies.
 pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Rejection> {
-    let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(deserializer).map_err(|error| {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let inner = error.inner();
         if inner.is_syntax() || inner.is_eof() {
             return Rejection::bad_request(format!("the body is not valid JSON: {inner}"));
@@ -331,6 +333,9 @@ pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Rejection> {
             Rejection::bad_request(format!("body field `{path}`: {inner}"))
         }
     })?;
+    deserializer
+        .end()
+        .map_err(|error| Rejection::bad_request(format!("the body is not valid JSON: {error}")))?;
     Ok(value)
 }
 
@@ -509,6 +514,12 @@ mod tests {
         );
         let error = decode_json::<Outer>(br#"{"inner": {}}"#).unwrap_err();
         assert_eq!(error.message, "body field `inner`: missing field `count` at line 1 column 12");
+        let error = decode_json::<Outer>(br#"{"inner": {"count": 1}} x"#).unwrap_err();
+        assert_eq!(
+            error.message,
+            "the body is not valid JSON: trailing characters at line 1 column 25"
+        );
+        assert!(decode_json::<Outer>(b"{\"inner\": {\"count\": 1}}\n \t").is_ok());
         let error = decode_json::<Outer>(b"{\"inner\": [1,]}").unwrap_err();
         assert!(
             error.message.starts_with("the body is not valid JSON: trailing comma"),
