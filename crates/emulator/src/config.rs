@@ -20,7 +20,8 @@
 //! [storm]
 //! api_key = "a-static-api-key"
 //! file_auth_root = "/srv/storm/auth"   # every `fileURL` must be under it (default: anywhere)
-//! request_auth_timeout_ms = 2000       # how long a `request` authorization service may take
+//! request_auth_timeout_ms = 2000       # how long a `request` service, or reading a `file`, may take
+//! file_auth_max_bytes = 1048576         # the largest `file` authorization file read; a larger one denies
 //! [[storm.users]]
 //! username = "admin"
 //! password = "change-me"
@@ -120,8 +121,12 @@ pub struct StormConfig {
     pub users: Vec<StormUser>,
     /// The directory every `fileURL` must be in; the settings API answers 400 for one outside it.
     pub file_auth_root: Option<PathBuf>,
-    /// How long a `request` authorization service may take before the attempt is denied.
+    /// How long a `request` authorization service, or reading a `file` one, may take before the
+    /// attempt is denied.
     pub request_auth_timeout_ms: u64,
+    /// The largest `file` authorization file read; a larger one, or one that is not a regular file,
+    /// denies every attempt.
+    pub file_auth_max_bytes: u64,
 }
 
 impl Default for StormConfig {
@@ -131,6 +136,7 @@ impl Default for StormConfig {
             users: Vec::new(),
             file_auth_root: None,
             request_auth_timeout_ms: 2000,
+            file_auth_max_bytes: 1024 * 1024,
         }
     }
 }
@@ -142,6 +148,7 @@ impl fmt::Debug for StormConfig {
             .field("users", &self.users)
             .field("file_auth_root", &self.file_auth_root)
             .field("request_auth_timeout_ms", &self.request_auth_timeout_ms)
+            .field("file_auth_max_bytes", &self.file_auth_max_bytes)
             .finish()
     }
 }

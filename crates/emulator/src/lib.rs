@@ -60,6 +60,7 @@ impl Emulator {
         let credentials = config::credentials(config, store.as_ref())?;
         let mut authorizer = streamspec_ingest_auth::Authorizer::builder()
             .request_timeout(Duration::from_millis(config.storm.request_auth_timeout_ms))
+            .file_max_bytes(config.storm.file_auth_max_bytes)
             .managed_streams(Arc::new(publish::StoredStreams(store.clone())));
         if let Some(root) = &config.storm.file_auth_root {
             authorizer = authorizer.file_root(root);

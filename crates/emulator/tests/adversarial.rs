@@ -466,3 +466,39 @@ password = "password-SECRET-4"
     assert!(!log.contains("SECRET"), "a secret reached the log:\n{log}");
     assert!(!log.contains("eyJ"), "a JWT reached the log:\n{log}");
 }
+
+/// A `fileURL` naming a FIFO or a device once froze the serving threads (a blocking, unbounded read
+/// in the handler) or grew the process by the size of the device's stream. Now the attempts are
+/// denied at once and a read beside them is answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fifo_or_a_device_as_the_authorization_file_blocks_nothing() {
+    let address = start(config(":memory:".into())).await;
+    let fifo = temp_db("fifo").with_file_name("keys.fifo");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success(), "mkfifo");
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+    for path in [fifo.to_str().unwrap(), "/dev/zero"] {
+        let settings = json!({"data": {"attributes": {
+            "authorizationEnabled": true, "authType": "file", "fileURL": path}}});
+        let updated = http
+            .patch(format!("http://{address}/api/applications/live/settings/ingest"))
+            .header("x-api-key", API_KEY)
+            .json(&settings)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(updated.status(), 200, "{path}");
+        let publish = || {
+            json_of(
+                http.post(format!("http://{address}/_emulator/applications/live/publish"))
+                    .json(&json!({"streamKey": "cam", "credentials": {
+                    "type": "credentials", "username": "admin", "password": "qwerty123"}})),
+            )
+        };
+        let read = http.get(format!("http://{address}/api/live_streams")).bearer_auth(TOKEN).send();
+        let (first, second, read) = tokio::join!(publish(), publish(), read);
+        for decision in [first, second] {
+            assert_eq!(decision["reason"], "authorization_unavailable", "{path}: {decision}");
+        }
+        assert_eq!(read.unwrap().status(), 200, "{path}");
+    }
+}

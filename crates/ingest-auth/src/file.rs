@@ -4,8 +4,10 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -133,11 +135,61 @@ pub(crate) struct FileCache {
     files: Mutex<HashMap<PathBuf, Parsed>>,
 }
 
+/// How much of an authorization file is read, and for how long.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ReadLimits {
+    pub(crate) max_bytes: u64,
+    pub(crate) timeout: Duration,
+}
+
+/// Reads a regular file of at most `max_bytes`. The file is opened without blocking, so a FIFO or a
+/// device cannot hold the reading thread, and its type is checked on the opened file, so it cannot
+/// be swapped between the check and the read.
+fn read_regular_file(path: &Path, max_bytes: u64) -> Result<String, FileError> {
+    let cannot =
+        |error: std::io::Error| FileError(format!("cannot read {}: {error}", path.display()));
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    let file = options.open(path).map_err(cannot)?;
+    if !file.metadata().map_err(cannot)?.is_file() {
+        return Err(FileError(format!("{} is not a regular file", path.display())));
+    }
+    let mut bytes = Vec::new();
+    file.take(max_bytes.saturating_add(1)).read_to_end(&mut bytes).map_err(cannot)?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(FileError(format!(
+            "{} is larger than the limit of {max_bytes} bytes",
+            path.display()
+        )));
+    }
+    String::from_utf8(bytes).map_err(|_| FileError(format!("{} is not UTF-8 text", path.display())))
+}
+
 impl FileCache {
-    /// The entries of the file at `path`, as it is now.
-    pub(crate) fn entries(&self, path: &Path) -> Result<Arc<Vec<Entry>>, FileError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|error| FileError(format!("cannot read {}: {error}", path.display())))?;
+    /// The entries of the file at `path`, as it is now. The file is read on tokio's blocking pool,
+    /// within `limits`: a serving thread never waits on the file system.
+    pub(crate) async fn entries(
+        &self,
+        path: &Path,
+        limits: ReadLimits,
+    ) -> Result<Arc<Vec<Entry>>, FileError> {
+        let owned = path.to_owned();
+        let read = tokio::task::spawn_blocking(move || read_regular_file(&owned, limits.max_bytes));
+        let text = match tokio::time::timeout(limits.timeout, read).await {
+            Ok(Ok(read)) => read?,
+            Ok(Err(error)) => {
+                return Err(FileError(format!("reading {}: {error}", path.display())));
+            }
+            Err(_) => {
+                return Err(FileError(format!(
+                    "reading {} took longer than {} ms",
+                    path.display(),
+                    limits.timeout.as_millis()
+                )));
+            }
+        };
         let digest: [u8; 32] = Sha256::digest(text.as_bytes()).into();
         let mut files = self.files.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some((known, entries)) = files.get(path)

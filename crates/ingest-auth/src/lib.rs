@@ -47,7 +47,9 @@
 //!    - `file`: as `local`, with the users and tokens of the file at `fileURL` (format below), and an
 //!      entry bound to stream keys allows only those ([`DenyReason::StreamKeyNotAllowed`]). A file that
 //!      is missing, unreadable or malformed denies ([`DenyReason::AuthorizationUnavailable`]) and logs
-//!      why at `warn`. With [`AuthorizerBuilder::file_root`], a `fileURL` outside that directory
+//!      why at `warn`; so does one that is not a regular file (a FIFO, a device), one larger than
+//!      [`AuthorizerBuilder::file_max_bytes`] (1 MiB), or one not read within the request timeout.
+//!      The file is read on tokio's blocking pool, never on the thread that serves the attempt. With [`AuthorizerBuilder::file_root`], a `fileURL` outside that directory
 //!      denies too, and [`Authorizer::check_file_url`] lets the settings API refuse it up front;
 //!    - `request`: the service at `requestURL` decides (exchange below);
 //!    - `managed`: the stream must exist in the application ([`ManagedStreams`];
@@ -343,6 +345,7 @@ impl std::error::Error for DenyReason {}
 pub struct Authorizer {
     http: reqwest::Client,
     file_root: Option<PathBuf>,
+    file_limits: file::ReadLimits,
     streams: Option<Arc<dyn ManagedStreams>>,
     files: file::FileCache,
     sessions: Mutex<Sessions>,
@@ -368,6 +371,7 @@ struct Sessions {
 pub struct AuthorizerBuilder {
     request_timeout: Duration,
     file_root: Option<PathBuf>,
+    file_max_bytes: u64,
     streams: Option<Arc<dyn ManagedStreams>>,
 }
 
@@ -376,6 +380,7 @@ impl fmt::Debug for AuthorizerBuilder {
         f.debug_struct("AuthorizerBuilder")
             .field("request_timeout", &self.request_timeout)
             .field("file_root", &self.file_root)
+            .field("file_max_bytes", &self.file_max_bytes)
             .field("managed_streams", &self.streams.is_some())
             .finish()
     }
@@ -410,6 +415,12 @@ impl AuthorizerBuilder {
         self
     }
 
+    /// The largest authorization file `file` reads; a larger one denies every attempt. Default 1 MiB.
+    pub fn file_max_bytes(mut self, max_bytes: u64) -> Self {
+        self.file_max_bytes = max_bytes;
+        self
+    }
+
     /// Where `managed` finds streams. Without it, every `managed` attempt is
     /// [`DenyReason::StreamNotFound`].
     pub fn managed_streams(mut self, streams: Arc<dyn ManagedStreams>) -> Self {
@@ -428,6 +439,11 @@ impl AuthorizerBuilder {
         Ok(Authorizer {
             http,
             file_root: self.file_root,
+            // A file is read within the time a `request` exchange may take.
+            file_limits: file::ReadLimits {
+                max_bytes: self.file_max_bytes,
+                timeout: self.request_timeout,
+            },
             streams: self.streams,
             files: file::FileCache::default(),
             sessions: Mutex::default(),
@@ -436,11 +452,13 @@ impl AuthorizerBuilder {
 }
 
 impl Authorizer {
-    /// A builder with the defaults: 2 s for `request`, `fileURL` anywhere, no managed streams.
+    /// A builder with the defaults: 2 s for `request` (and for reading a `file`), `fileURL`
+    /// anywhere, files of at most 1 MiB, no managed streams.
     pub fn builder() -> AuthorizerBuilder {
         AuthorizerBuilder {
             request_timeout: Duration::from_secs(2),
             file_root: None,
+            file_max_bytes: 1024 * 1024,
             streams: None,
         }
     }
@@ -492,10 +510,11 @@ impl Authorizer {
                     tracing::warn!(path = %path.display(), %error, "the authorization file is refused; denied");
                     return Err(DenyReason::AuthorizationUnavailable);
                 }
-                let entries = self.files.entries(path).map_err(|error| {
-                    tracing::warn!(%error, "the authorization file cannot be used; denied");
-                    DenyReason::AuthorizationUnavailable
-                })?;
+                let entries =
+                    self.files.entries(path, self.file_limits).await.map_err(|error| {
+                        tracing::warn!(%error, "the authorization file cannot be used; denied");
+                        DenyReason::AuthorizationUnavailable
+                    })?;
                 users::check(&entries, &attempt.presented, &attempt.stream_key, now_ms())
             }
             Authorization::Request { url, api_key } => {

@@ -539,3 +539,42 @@ async fn an_unusable_file_is_denied_with_a_log_line_that_says_why() {
     );
     assert!(!log.contains("qwerty123"), "{log}");
 }
+
+/// A `fileURL` naming a FIFO, a device or a huge file denies at once, with the reason logged, and
+/// never blocks the serving thread: the test runs on a single-threaded runtime, whose only thread a
+/// blocking read would hold.
+#[tokio::test(flavor = "current_thread")]
+async fn a_file_that_is_not_a_small_regular_file_denies_at_once() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber =
+        tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let dir = temp_dir("file-kinds");
+    let fifo = dir.join("keys.fifo");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success(), "mkfifo");
+    let huge = dir.join("huge.xml");
+    std::fs::write(&huge, vec![b' '; 2 * 1024 * 1024]).unwrap();
+    let authorizer = Authorizer::builder()
+        .request_timeout(Duration::from_secs(5))
+        .file_max_bytes(1024 * 1024)
+        .build()
+        .unwrap();
+    let attempt = attempt("cam", login("admin", "qwerty123"));
+    for (path, why) in [
+        (fifo.to_str().unwrap(), "is not a regular file"),
+        ("/dev/zero", "is not a regular file"),
+        (huge.to_str().unwrap(), "is larger than the limit of 1048576 bytes"),
+    ] {
+        let file =
+            settings(json!({"authorizationEnabled": true, "authType": "file", "fileURL": path}));
+        let started = std::time::Instant::now();
+        let decision = decide(&authorizer, &file, &attempt).await;
+        assert_eq!(denied(decision), DenyReason::AuthorizationUnavailable, "{path}");
+        // Far below the 5 s time limit: the type and size are checked, not waited for.
+        assert!(started.elapsed() < Duration::from_secs(4), "{path}");
+        let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert!(log.lines().any(|line| line.contains(path) && line.contains(why)), "{log}");
+    }
+}
