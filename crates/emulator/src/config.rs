@@ -22,6 +22,8 @@
 //! file_auth_root = "/srv/storm/auth"   # every `fileURL` must be under it (default: anywhere)
 //! request_auth_timeout_ms = 2000       # how long a `request` service, or reading a `file`, may take
 //! file_auth_max_bytes = 1048576         # the largest `file` authorization file read; a larger one denies
+//! max_sessions = 10000                  # live publish sessions in all; past it, `session_limit`
+//! max_sessions_per_application = 1000   # live publish sessions of one application
 //! [[storm.users]]
 //! username = "admin"
 //! password = "change-me"
@@ -127,6 +129,10 @@ pub struct StormConfig {
     /// The largest `file` authorization file read; a larger one, or one that is not a regular file,
     /// denies every attempt.
     pub file_auth_max_bytes: u64,
+    /// How many publish sessions may be live in all; an attempt past it is denied `session_limit`.
+    pub max_sessions: usize,
+    /// How many publish sessions one application may have live.
+    pub max_sessions_per_application: usize,
 }
 
 impl Default for StormConfig {
@@ -137,6 +143,8 @@ impl Default for StormConfig {
             file_auth_root: None,
             request_auth_timeout_ms: 2000,
             file_auth_max_bytes: 1024 * 1024,
+            max_sessions: 10_000,
+            max_sessions_per_application: 1_000,
         }
     }
 }
@@ -149,6 +157,8 @@ impl fmt::Debug for StormConfig {
             .field("file_auth_root", &self.file_auth_root)
             .field("request_auth_timeout_ms", &self.request_auth_timeout_ms)
             .field("file_auth_max_bytes", &self.file_auth_max_bytes)
+            .field("max_sessions", &self.max_sessions)
+            .field("max_sessions_per_application", &self.max_sessions_per_application)
             .finish()
     }
 }

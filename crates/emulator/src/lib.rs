@@ -61,6 +61,8 @@ impl Emulator {
         let mut authorizer = streamspec_ingest_auth::Authorizer::builder()
             .request_timeout(Duration::from_millis(config.storm.request_auth_timeout_ms))
             .file_max_bytes(config.storm.file_auth_max_bytes)
+            .max_sessions(config.storm.max_sessions)
+            .max_sessions_per_application(config.storm.max_sessions_per_application)
             .managed_streams(Arc::new(publish::StoredStreams(store.clone())));
         if let Some(root) = &config.storm.file_auth_root {
             authorizer = authorizer.file_root(root);

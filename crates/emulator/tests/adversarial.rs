@@ -502,3 +502,35 @@ async fn a_fifo_or_a_device_as_the_authorization_file_blocks_nothing() {
         assert_eq!(read.unwrap().status(), 200, "{path}");
     }
 }
+
+/// Unauthenticated attempts with new stream keys once grew the sessions without bound: past the
+/// configured ceiling they are denied `session_limit`, and ending a session makes room.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publish_flood_stops_at_the_session_limit() {
+    let mut config = config(":memory:".into());
+    config.storm.max_sessions = 40;
+    let address = start(config).await;
+    let http = reqwest::Client::new();
+    let publish = |key: String| {
+        json_of(
+            http.post(format!("http://{address}/_emulator/applications/live/publish"))
+                .json(&json!({"streamKey": key, "credentials": {"type": "none"}})),
+        )
+    };
+    let mut allowed = Vec::new();
+    for n in 0..60 {
+        let decision = publish(format!("flood-{n}")).await;
+        match decision["decision"].as_str() {
+            Some("allow") => allowed.push(decision["sessionId"].as_str().unwrap().to_owned()),
+            _ => assert_eq!(decision["reason"], "session_limit", "attempt {n}: {decision}"),
+        }
+    }
+    assert_eq!(allowed.len(), 40);
+    let ended = http
+        .delete(format!("http://{address}/_emulator/sessions/{}", allowed[0]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ended.status(), 204);
+    assert_eq!(publish("flood-after".into()).await["decision"], "allow");
+}

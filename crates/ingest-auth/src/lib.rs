@@ -287,11 +287,14 @@ pub enum DenyReason {
     AuthorizationUnavailable,
     /// `request`: the stream key would change the authorization service's URL.
     InvalidStreamKey,
+    /// The application, or the server, has as many live sessions as it allows
+    /// ([`AuthorizerBuilder::max_sessions_per_application`], [`AuthorizerBuilder::max_sessions`]).
+    SessionLimit,
 }
 
 impl DenyReason {
     /// Every reason.
-    pub const ALL: [DenyReason; 10] = [
+    pub const ALL: [DenyReason; 11] = [
         DenyReason::IngestDisabled,
         DenyReason::CredentialsMissing,
         DenyReason::InvalidCredentials,
@@ -302,6 +305,7 @@ impl DenyReason {
         DenyReason::Rejected,
         DenyReason::AuthorizationUnavailable,
         DenyReason::InvalidStreamKey,
+        DenyReason::SessionLimit,
     ];
 
     /// A stable snake-case code: `invalid_credentials`, `token_expired`….
@@ -317,6 +321,7 @@ impl DenyReason {
             DenyReason::Rejected => "rejected",
             DenyReason::AuthorizationUnavailable => "authorization_unavailable",
             DenyReason::InvalidStreamKey => "invalid_stream_key",
+            DenyReason::SessionLimit => "session_limit",
         }
     }
 }
@@ -334,6 +339,9 @@ impl fmt::Display for DenyReason {
             DenyReason::Rejected => "the authorization service refused the stream",
             DenyReason::AuthorizationUnavailable => "authorization is unavailable; try again later",
             DenyReason::InvalidStreamKey => "the stream key is not valid",
+            DenyReason::SessionLimit => {
+                "the server has as many live sessions as it allows; try again when one ends"
+            }
         })
     }
 }
@@ -349,6 +357,14 @@ pub struct Authorizer {
     streams: Option<Arc<dyn ManagedStreams>>,
     files: file::FileCache,
     sessions: Mutex<Sessions>,
+    limits: SessionLimits,
+}
+
+/// How many sessions may be live at once.
+#[derive(Debug, Clone, Copy)]
+struct SessionLimits {
+    total: usize,
+    per_application: usize,
 }
 
 impl fmt::Debug for Authorizer {
@@ -360,11 +376,12 @@ impl fmt::Debug for Authorizer {
     }
 }
 
-/// The live sessions, by stream and by id.
+/// The live sessions, by stream and by id, and how many each application has.
 #[derive(Debug, Default)]
 struct Sessions {
     by_stream: HashMap<(String, String), SessionId>,
     by_id: HashMap<SessionId, (String, String)>,
+    per_application: HashMap<String, usize>,
 }
 
 /// Builds an [`Authorizer`]; from [`Authorizer::builder`].
@@ -372,6 +389,7 @@ pub struct AuthorizerBuilder {
     request_timeout: Duration,
     file_root: Option<PathBuf>,
     file_max_bytes: u64,
+    limits: SessionLimits,
     streams: Option<Arc<dyn ManagedStreams>>,
 }
 
@@ -381,6 +399,8 @@ impl fmt::Debug for AuthorizerBuilder {
             .field("request_timeout", &self.request_timeout)
             .field("file_root", &self.file_root)
             .field("file_max_bytes", &self.file_max_bytes)
+            .field("max_sessions", &self.limits.total)
+            .field("max_sessions_per_application", &self.limits.per_application)
             .field("managed_streams", &self.streams.is_some())
             .finish()
     }
@@ -412,6 +432,21 @@ impl AuthorizerBuilder {
     /// The directory every `fileURL` must be in. Default: anywhere.
     pub fn file_root(mut self, root: impl Into<PathBuf>) -> Self {
         self.file_root = Some(root.into());
+        self
+    }
+
+    /// How many sessions may be live in all; an attempt past it is [`DenyReason::SessionLimit`].
+    /// Default 10,000. Each session costs a few hundred bytes, so this bounds the engine's memory
+    /// whoever attempts to publish.
+    pub fn max_sessions(mut self, max: usize) -> Self {
+        self.limits.total = max;
+        self
+    }
+
+    /// How many sessions one application may have live; past it, [`DenyReason::SessionLimit`].
+    /// Default 1,000.
+    pub fn max_sessions_per_application(mut self, max: usize) -> Self {
+        self.limits.per_application = max;
         self
     }
 
@@ -447,18 +482,21 @@ impl AuthorizerBuilder {
             streams: self.streams,
             files: file::FileCache::default(),
             sessions: Mutex::default(),
+            limits: self.limits,
         })
     }
 }
 
 impl Authorizer {
     /// A builder with the defaults: 2 s for `request` (and for reading a `file`), `fileURL`
-    /// anywhere, files of at most 1 MiB, no managed streams.
+    /// anywhere, files of at most 1 MiB, 10,000 live sessions (1,000 an application), no managed
+    /// streams.
     pub fn builder() -> AuthorizerBuilder {
         AuthorizerBuilder {
             request_timeout: Duration::from_secs(2),
             file_root: None,
             file_max_bytes: 1024 * 1024,
+            limits: SessionLimits { total: 10_000, per_application: 1_000 },
             streams: None,
         }
     }
@@ -563,9 +601,20 @@ impl Authorizer {
         if replaced.is_some() && !settings.allow_stream_overwrite {
             return Err(DenyReason::StreamLive);
         }
+        // A replacing session takes the place of the one it replaces; a new one needs room.
+        let in_application = sessions.per_application.get(&stream.0).copied().unwrap_or(0);
+        if replaced.is_none()
+            && (sessions.by_id.len() >= self.limits.total
+                || in_application >= self.limits.per_application)
+        {
+            return Err(DenyReason::SessionLimit);
+        }
         let id = SessionId(Uuid::new_v4());
-        if let Some(old) = replaced {
-            sessions.by_id.remove(&old);
+        match replaced {
+            Some(old) => {
+                sessions.by_id.remove(&old);
+            }
+            None => *sessions.per_application.entry(stream.0.clone()).or_default() += 1,
         }
         sessions.by_stream.insert(stream.clone(), id);
         sessions.by_id.insert(id, stream);
@@ -578,6 +627,12 @@ impl Authorizer {
         match sessions.by_id.remove(&id) {
             Some(stream) => {
                 sessions.by_stream.remove(&stream);
+                if let Some(count) = sessions.per_application.get_mut(&stream.0) {
+                    *count -= 1;
+                    if *count == 0 {
+                        sessions.per_application.remove(&stream.0);
+                    }
+                }
                 true
             }
             None => false,

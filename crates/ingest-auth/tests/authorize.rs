@@ -485,6 +485,7 @@ async fn every_deny_reason_is_reachable() {
     managed_streams_need_their_own_credentials().await;
     file_follows_edits_and_denies_when_the_file_is_unusable().await;
     request_asks_the_service_and_fails_closed().await;
+    live_sessions_are_bounded_per_application_and_in_all().await;
     let seen: HashSet<DenyReason> = SEEN.lock().unwrap().iter().copied().collect();
     let missing: Vec<_> = DenyReason::ALL.iter().filter(|reason| !seen.contains(reason)).collect();
     assert!(missing.is_empty(), "no test reaches {missing:?}");
@@ -577,4 +578,38 @@ async fn a_file_that_is_not_a_small_regular_file_denies_at_once() {
         let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
         assert!(log.lines().any(|line| line.contains(path) && line.contains(why)), "{log}");
     }
+}
+
+/// A flood of attempts with new stream keys once grew the sessions without bound; now each
+/// application, and the server, has a ceiling, and an ended session makes room again.
+async fn live_sessions_are_bounded_per_application_and_in_all() {
+    let authorizer =
+        Authorizer::builder().max_sessions(3).max_sessions_per_application(2).build().unwrap();
+    let open = settings(json!({"allowStreamOverwrite": true}));
+    let publish = |application: &str, key: &str| {
+        PublishAttempt::new(application, key, Ipv4Addr::LOCALHOST.into())
+    };
+    let allowed = |decision: Decision| match decision {
+        Decision::Allow(allowed) => allowed,
+        Decision::Deny(reason) => panic!("denied: {reason}"),
+    };
+    let first = allowed(decide(&authorizer, &open, &publish("a", "k1")).await);
+    allowed(decide(&authorizer, &open, &publish("a", "k2")).await);
+    assert_eq!(
+        denied(decide(&authorizer, &open, &publish("a", "k3")).await),
+        DenyReason::SessionLimit,
+        "two sessions in `a` are its limit"
+    );
+    // Replacing a live key needs no room: it takes the place of the session it replaces.
+    let replacing = allowed(decide(&authorizer, &open, &publish("a", "k1")).await);
+    assert_eq!(replacing.replaced, Some(first.id));
+    allowed(decide(&authorizer, &open, &publish("b", "k1")).await);
+    assert_eq!(
+        denied(decide(&authorizer, &open, &publish("c", "k1")).await),
+        DenyReason::SessionLimit,
+        "three sessions are the server's limit"
+    );
+    assert!(authorizer.end_session(replacing.id));
+    allowed(decide(&authorizer, &open, &publish("c", "k1")).await);
+    assert!(DenyReason::SessionLimit.to_string().contains("live sessions"));
 }
