@@ -21,6 +21,7 @@
 //! api_key = "a-static-api-key"
 //! file_auth_root = "/srv/storm/auth"   # every `fileURL` must be under it (default: anywhere)
 //! request_auth_timeout_ms = 2000       # how long a `request` service, or reading a `file`, may take
+//! request_auth_allow = ["127.0.0.0/8", "::1/128"]  # where `request` calls may go (never link-local)
 //! file_auth_max_bytes = 1048576         # the largest `file` authorization file read; a larger one denies
 //! max_sessions = 10000                  # live publish sessions in all; past it, `session_limit`
 //! max_sessions_per_application = 1000   # live publish sessions of one application
@@ -126,6 +127,10 @@ pub struct StormConfig {
     /// How long a `request` authorization service, or reading a `file` one, may take before the
     /// attempt is denied.
     pub request_auth_timeout_ms: u64,
+    /// The networks `request` authorization may call, as `address/prefix`; default loopback only.
+    /// Link-local and metadata addresses are refused whatever this says, and a name is checked
+    /// against it after it is resolved, on every call.
+    pub request_auth_allow: Vec<String>,
     /// The largest `file` authorization file read; a larger one, or one that is not a regular file,
     /// denies every attempt.
     pub file_auth_max_bytes: u64,
@@ -142,6 +147,7 @@ impl Default for StormConfig {
             users: Vec::new(),
             file_auth_root: None,
             request_auth_timeout_ms: 2000,
+            request_auth_allow: vec!["127.0.0.0/8".to_owned(), "::1/128".to_owned()],
             file_auth_max_bytes: 1024 * 1024,
             max_sessions: 10_000,
             max_sessions_per_application: 1_000,
@@ -156,6 +162,7 @@ impl fmt::Debug for StormConfig {
             .field("users", &self.users)
             .field("file_auth_root", &self.file_auth_root)
             .field("request_auth_timeout_ms", &self.request_auth_timeout_ms)
+            .field("request_auth_allow", &self.request_auth_allow)
             .field("file_auth_max_bytes", &self.file_auth_max_bytes)
             .field("max_sessions", &self.max_sessions)
             .field("max_sessions_per_application", &self.max_sessions_per_application)

@@ -58,7 +58,20 @@ impl Emulator {
     pub fn new(config: &Config) -> Result<Self> {
         let store: Arc<dyn store::Storage> = Arc::new(store::Sqlite::open(&config.db)?);
         let credentials = config::credentials(config, store.as_ref())?;
+        let allowed = config
+            .storm
+            .request_auth_allow
+            .iter()
+            .map(|network| {
+                network.parse().map_err(|error| {
+                    anyhow::anyhow!(
+                        "[storm] request_auth_allow: `{network}` is not a network such as 127.0.0.0/8: {error}"
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
         let mut authorizer = streamspec_ingest_auth::Authorizer::builder()
+            .request_destinations(streamspec_ingest_auth::Destinations::new(allowed))
             .request_timeout(Duration::from_millis(config.storm.request_auth_timeout_ms))
             .file_max_bytes(config.storm.file_auth_max_bytes)
             .max_sessions(config.storm.max_sessions)

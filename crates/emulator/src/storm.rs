@@ -208,7 +208,7 @@ impl Storm {
             return Some(format!("data.attributes.fileURL: {error}"));
         }
         if let Some(url) = &settings.request_url
-            && let Err(error) = streamspec_ingest_auth::check_request_url(url)
+            && let Err(error) = self.authorizer.check_request_url(url)
         {
             return Some(format!("data.attributes.requestURL: {error}"));
         }

@@ -534,3 +534,40 @@ async fn a_publish_flood_stops_at_the_session_limit() {
     assert_eq!(ended.status(), 204);
     assert_eq!(publish("flood-after".into()).await["decision"], "allow");
 }
+
+/// `requestURL` once accepted any address, and a publish then carried the API key there: now the
+/// settings API refuses an address the configuration does not allow (loopback by default; link-local
+/// and metadata addresses never), in whatever spelling.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_url_reaches_only_allowed_destinations() {
+    let address = start(config(":memory:".into())).await;
+    let http = reqwest::Client::new();
+    let update = |url: &str| {
+        let body = json!({"data": {"attributes": {
+            "authorizationEnabled": true, "authType": "request", "requestURL": url}}});
+        http.patch(format!("http://{address}/api/applications/live/settings/ingest"))
+            .header("x-api-key", API_KEY)
+            .json(&body)
+            .send()
+    };
+    for refused in [
+        "http://169.254.169.254/latest/meta-data/${streamKey}",
+        "http://[::ffff:169.254.169.254]/${streamKey}",
+        "http://10.0.0.1:8080/auth/${streamKey}",
+        "http://0:9/auth/${streamKey}",
+    ] {
+        let answer = update(refused).await.unwrap();
+        assert_eq!(answer.status(), 400, "{refused}");
+        let body: Value = answer.json().await.unwrap();
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("data.attributes.requestURL: `requestURL` points at"),
+            "{refused}: {body}"
+        );
+    }
+    for allowed in ["http://127.1:9/auth/${streamKey}", "http://[::1]:9/auth/${streamKey}"] {
+        assert_eq!(update(allowed).await.unwrap().status(), 200, "{allowed}");
+    }
+}

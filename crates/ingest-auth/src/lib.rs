@@ -74,7 +74,15 @@
 //!   `?`, `#`, `&` and `%` in a key stay inside its segment or query value. `${streamKey}` may appear
 //!   in the path and the query only, never in the scheme, host or port ([`check_request_url`]); a key
 //!   that would still change the URL (a whole segment of `.` or `..`) is denied with
-//!   [`DenyReason::InvalidStreamKey`] without a request.
+//!   [`DenyReason::InvalidStreamKey`] without a request. The URL carries no username or password
+//!   ([`RequestUrlError::CredentialsInUrl`]): the service's key belongs in `apiKey`.
+//! - **Destination**: only where [`AuthorizerBuilder::request_destinations`] allows, by default
+//!   loopback alone; link-local and cloud metadata addresses never ([`Destinations`]). A name is
+//!   resolved on every call and only its allowed addresses are used; an address in the URL, in any
+//!   spelling (`127.1`, `2130706433`, `[::ffff:a.b.c.d]`), is checked before the call, and
+//!   [`Authorizer::check_request_url`] lets a settings API refuse it up front. System proxy settings
+//!   are not used, so no proxy can carry a call elsewhere. A call that may not go denies with
+//!   [`DenyReason::AuthorizationUnavailable`] and logs why.
 //! - **Method and headers**: `POST`, `Content-Type: application/json`, and `X-Api-Key: <apiKey>` when
 //!   the settings have an `apiKey`.
 //! - **Body**: a JSON object:
@@ -135,7 +143,7 @@ use uuid::Uuid;
 
 pub use file::{FileError, FileUrlError};
 pub use managed::{LookupError, ManagedStreams};
-pub use request::{PLACEHOLDER, RequestUrlError, check_request_url};
+pub use request::{Destinations, PLACEHOLDER, RequestUrlError, check_request_url};
 pub use settings::{Authorization, IngestSettings, SettingsError};
 
 /// One attempt to publish a stream.
@@ -352,6 +360,7 @@ impl std::error::Error for DenyReason {}
 /// the HTTP client for `request`.
 pub struct Authorizer {
     http: reqwest::Client,
+    destinations: Arc<Destinations>,
     file_root: Option<PathBuf>,
     file_limits: file::ReadLimits,
     streams: Option<Arc<dyn ManagedStreams>>,
@@ -387,6 +396,7 @@ struct Sessions {
 /// Builds an [`Authorizer`]; from [`Authorizer::builder`].
 pub struct AuthorizerBuilder {
     request_timeout: Duration,
+    destinations: Destinations,
     file_root: Option<PathBuf>,
     file_max_bytes: u64,
     limits: SessionLimits,
@@ -397,6 +407,7 @@ impl fmt::Debug for AuthorizerBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AuthorizerBuilder")
             .field("request_timeout", &self.request_timeout)
+            .field("destinations", &self.destinations)
             .field("file_root", &self.file_root)
             .field("file_max_bytes", &self.file_max_bytes)
             .field("max_sessions", &self.limits.total)
@@ -426,6 +437,12 @@ impl AuthorizerBuilder {
     /// How long a `request` exchange may take in all before the attempt is denied. Default 2 s.
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
+        self
+    }
+
+    /// Where `request` calls may go. Default: loopback only ([`Destinations::loopback`]).
+    pub fn request_destinations(mut self, destinations: Destinations) -> Self {
+        self.destinations = destinations;
         self
     }
 
@@ -465,14 +482,20 @@ impl AuthorizerBuilder {
 
     /// The engine.
     pub fn build(self) -> Result<Authorizer, BuildError> {
+        let destinations = Arc::new(self.destinations);
         let http = reqwest::Client::builder()
             .timeout(self.request_timeout)
+            // Every name is resolved by the policy's resolver, so a call reaches only the addresses
+            // it allows; an address in the URL is checked before the call (`check`).
+            .dns_resolver(Arc::new(request::CheckedResolver(destinations.clone())))
+            .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("streamspec-ingest-auth/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(BuildError)?;
         Ok(Authorizer {
             http,
+            destinations,
             file_root: self.file_root,
             // A file is read within the time a `request` exchange may take.
             file_limits: file::ReadLimits {
@@ -488,12 +511,13 @@ impl AuthorizerBuilder {
 }
 
 impl Authorizer {
-    /// A builder with the defaults: 2 s for `request` (and for reading a `file`), `fileURL`
-    /// anywhere, files of at most 1 MiB, 10,000 live sessions (1,000 an application), no managed
+    /// A builder with the defaults: 2 s for `request` (and for reading a `file`), `request` calls to
+    /// loopback only, `fileURL` anywhere, files of at most 1 MiB, 10,000 live sessions (1,000 an application), no managed
     /// streams.
     pub fn builder() -> AuthorizerBuilder {
         AuthorizerBuilder {
             request_timeout: Duration::from_secs(2),
+            destinations: Destinations::loopback(),
             file_root: None,
             file_max_bytes: 1024 * 1024,
             limits: SessionLimits { total: 10_000, per_application: 1_000 },
@@ -557,6 +581,10 @@ impl Authorizer {
             }
             Authorization::Request { url, api_key } => {
                 let url = request::url_for(url, &attempt.stream_key)?;
+                if let Err(error) = self.destinations.check_literal(&url) {
+                    tracing::warn!(%error, "the authorization service is not an allowed destination; denied");
+                    return Err(DenyReason::AuthorizationUnavailable);
+                }
                 let body = request::Body {
                     application: &attempt.application,
                     stream_key: &attempt.stream_key,
@@ -643,6 +671,18 @@ impl Authorizer {
     pub fn live_session(&self, application: &str, stream_key: &str) -> Option<SessionId> {
         let sessions = self.sessions.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         sessions.by_stream.get(&(application.to_owned(), stream_key.to_owned())).copied()
+    }
+
+    /// Checks a `requestURL` as this engine will: [`check_request_url`], and an address in it must be
+    /// an allowed destination (a name is checked when a call resolves it). A settings API calls it
+    /// to answer 400.
+    pub fn check_request_url(&self, template: &str) -> Result<(), RequestUrlError> {
+        check_request_url(template)?;
+        let url = template.replace(PLACEHOLDER, "key");
+        match reqwest::Url::parse(&url) {
+            Ok(url) => self.destinations.check_literal(&url),
+            Err(_) => Err(RequestUrlError::NotHttp),
+        }
     }
 
     /// Checks a `fileURL` as this engine will: absolute, no `..`, and inside

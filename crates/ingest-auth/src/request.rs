@@ -2,7 +2,10 @@
 //! service (described in the crate docs).
 
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+
+use ipnet::IpNet;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::Url;
@@ -28,6 +31,12 @@ pub enum RequestUrlError {
     /// A username or password in the URL: a secret the settings would answer back and send on in
     /// the clear. The service's key belongs in `apiKey`, which is never answered.
     CredentialsInUrl,
+    /// The host is an address the server does not send authorization requests to
+    /// ([`Destinations`]).
+    DestinationNotAllowed {
+        /// The address, as the URL parser read it (`127.1` is `127.0.0.1`).
+        address: IpAddr,
+    },
 }
 
 impl fmt::Display for RequestUrlError {
@@ -41,6 +50,10 @@ impl fmt::Display for RequestUrlError {
             ),
             RequestUrlError::CredentialsInUrl => f.write_str(
                 "`requestURL` must not carry a username or password: send the authorization service's key as `apiKey`",
+            ),
+            RequestUrlError::DestinationNotAllowed { address } => write!(
+                f,
+                "`requestURL` points at {address}, an address this server does not send authorization requests to"
             ),
         }
     }
@@ -99,6 +112,111 @@ pub(crate) fn url_for(template: &str, stream_key: &str) -> Result<Url, DenyReaso
         return Err(DenyReason::InvalidStreamKey);
     }
     Ok(url)
+}
+
+/// Where `request` authorization may send its calls: the networks a configuration allows, checked
+/// against the address a call would connect to, after name resolution, at the time of the call.
+///
+/// Link-local addresses (`169.254.0.0/16`, `fe80::/10`, where cloud metadata services answer), the
+/// unspecified address (`0.0.0.0`, which Linux connects to this host), multicast and broadcast are
+/// never allowed, whatever the list says. An IPv4 address written as IPv6 (`::ffff:a.b.c.d`) is
+/// checked as the IPv4 address it is.
+///
+/// ```
+/// use streamspec_ingest_auth::Destinations;
+///
+/// let loopback = Destinations::loopback();
+/// assert!(loopback.allows("127.0.0.1".parse().unwrap()));
+/// assert!(!loopback.allows("10.0.0.7".parse().unwrap()));
+/// let lan = Destinations::new(["10.0.0.0/8".parse().unwrap()]);
+/// assert!(lan.allows("10.0.0.7".parse().unwrap()));
+/// let everything = Destinations::new(["0.0.0.0/0".parse().unwrap()]);
+/// assert!(!everything.allows("169.254.169.254".parse().unwrap()), "metadata, never");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Destinations {
+    allowed: Vec<IpNet>,
+}
+
+impl Destinations {
+    /// Loopback only (`127.0.0.0/8`, `::1`): an authorization service on this host, as in tests.
+    /// The default.
+    pub fn loopback() -> Self {
+        Self::new(["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()])
+    }
+
+    /// The networks calls may go to.
+    pub fn new(allowed: impl IntoIterator<Item = IpNet>) -> Self {
+        Self { allowed: allowed.into_iter().collect() }
+    }
+
+    /// Whether a call may connect to `address`.
+    pub fn allows(&self, address: IpAddr) -> bool {
+        let address = address.to_canonical();
+        let never = match address {
+            IpAddr::V4(v4) => {
+                v4.is_link_local() || v4.is_unspecified() || v4.is_multicast() || v4.is_broadcast()
+            }
+            IpAddr::V6(v6) => {
+                (v6.segments()[0] & 0xffc0) == 0xfe80 // link-local, fe80::/10
+                    || v6.is_unspecified()
+                    || v6.is_multicast()
+                    || v6 == Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254) // AWS metadata
+            }
+        };
+        !never && self.allowed.iter().any(|network| network.contains(&address))
+    }
+
+    /// The address of a URL whose host is one, checked: a name is checked when it is resolved.
+    pub(crate) fn check_literal(&self, url: &Url) -> Result<(), RequestUrlError> {
+        // The parser has already read `127.1` or `2130706433` as `127.0.0.1`; IPv6 is bracketed.
+        let host = url.host_str().unwrap_or_default();
+        let Ok(address) = host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>()
+        else {
+            return Ok(());
+        };
+        if self.allows(address) {
+            Ok(())
+        } else {
+            Err(RequestUrlError::DestinationNotAllowed { address })
+        }
+    }
+}
+
+impl Default for Destinations {
+    fn default() -> Self {
+        Self::loopback()
+    }
+}
+
+/// Resolves names as the system does, and keeps only the addresses [`Destinations`] allows, so a
+/// name cannot lead a call where an address could not: the check happens on every call, after
+/// resolution, on the addresses the connection will use.
+pub(crate) struct CheckedResolver(pub(crate) Arc<Destinations>);
+
+impl reqwest::dns::Resolve for CheckedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let destinations = self.0.clone();
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let resolved: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let allowed: Vec<SocketAddr> = resolved
+                .iter()
+                .copied()
+                .filter(|address| destinations.allows(address.ip()))
+                .collect();
+            if allowed.is_empty() {
+                tracing::warn!(
+                    host,
+                    resolved = ?resolved.iter().map(SocketAddr::ip).collect::<Vec<_>>(),
+                    "the authorization service's name resolves to no allowed address; denied"
+                );
+                return Err(format!("{host} resolves to no allowed address").into());
+            }
+            Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
 }
 
 /// The JSON body of the call.
@@ -196,6 +314,45 @@ mod tests {
             "a key cannot add query parameters"
         );
         assert_eq!(url_for(TEMPLATE, "ünï").unwrap().path(), "/auth/stream/%C3%BCn%C3%AF");
+    }
+
+    #[test]
+    fn destinations_see_through_every_spelling_of_an_address() {
+        let loopback = Destinations::loopback();
+        let literal = |text: &str| loopback.check_literal(&Url::parse(text).unwrap());
+        // The URL parser reads the short, decimal and IPv6 spellings as the addresses they are.
+        for allowed in
+            ["http://127.1/", "http://2130706433/", "http://[::1]/", "http://127.0.0.1:9/"]
+        {
+            assert_eq!(literal(allowed), Ok(()), "{allowed}");
+        }
+        for (refused, address) in [
+            ("http://0/", "0.0.0.0"),
+            ("http://169.254.169.254/latest", "169.254.169.254"),
+            ("http://[::ffff:169.254.169.254]/", "::ffff:a9fe:a9fe"),
+            ("http://10.0.0.1/", "10.0.0.1"),
+            ("http://192.168.1.1:8080/", "192.168.1.1"),
+            ("http://[fe80::1]/", "fe80::1"),
+        ] {
+            let address: IpAddr = address.parse().unwrap();
+            assert_eq!(
+                literal(refused),
+                Err(RequestUrlError::DestinationNotAllowed { address }),
+                "{refused}"
+            );
+        }
+        assert_eq!(
+            literal("https://auth.example.com/check"),
+            Ok(()),
+            "a name is checked when resolved"
+        );
+        let everything = Destinations::new(["0.0.0.0/0".parse().unwrap(), "::/0".parse().unwrap()]);
+        assert!(everything.allows("10.0.0.1".parse().unwrap()));
+        for never in
+            ["169.254.169.254", "::ffff:169.254.169.254", "fd00:ec2::254", "0.0.0.0", "224.0.0.1"]
+        {
+            assert!(!everything.allows(never.parse().unwrap()), "{never}");
+        }
     }
 
     #[test]

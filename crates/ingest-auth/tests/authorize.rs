@@ -14,7 +14,8 @@ use axum::response::{IntoResponse, Redirect};
 use axum::routing::post;
 use serde_json::{Value, json};
 use streamspec_ingest_auth::{
-    Authorization, Authorizer, Decision, DenyReason, IngestSettings, Presented, PublishAttempt,
+    Authorization, Authorizer, Decision, DenyReason, Destinations, IngestSettings, Presented,
+    PublishAttempt, RequestUrlError,
 };
 use streamspec_types::storm::{IngestSettingsAttributes, StreamSource};
 
@@ -612,4 +613,62 @@ async fn live_sessions_are_bounded_per_application_and_in_all() {
     assert!(authorizer.end_session(replacing.id));
     allowed(decide(&authorizer, &open, &publish("c", "k1")).await);
     assert!(DenyReason::SessionLimit.to_string().contains("live sessions"));
+}
+
+/// `request` once called any address, the API key with it; now it calls only where the destinations
+/// allow, checked on the address a call connects to: a name is resolved first, and an address in
+/// any spelling is read as the address it is.
+#[tokio::test]
+async fn request_calls_only_allowed_destinations() {
+    let (address, service) = serve_service().await;
+    let port = address.port();
+    let request = |url: String| {
+        settings(json!({"authorizationEnabled": true, "authType": "request",
+            "requestURL": url, "apiKey": "k3y-SECRET"}))
+    };
+    let by_name = request(format!("http://localhost:{port}/auth/${{streamKey}}"));
+    let by_short_address = request(format!("http://127.1:{port}/auth/${{streamKey}}"));
+
+    // By default loopback is allowed, by name and in any spelling.
+    let loopback = Authorizer::builder().build().unwrap();
+    assert!(decide(&loopback, &by_name, &attempt("cam", Presented::Nothing)).await.is_allowed());
+    assert!(
+        decide(&loopback, &by_short_address, &attempt("cam", Presented::Nothing))
+            .await
+            .is_allowed()
+    );
+    let calls = service.seen.lock().unwrap().len();
+    assert_eq!(calls, 2);
+
+    // Where only another network is allowed, neither reaches the service: the name resolves to
+    // loopback, which is then not allowed, and the address is refused before any call.
+    let elsewhere = Authorizer::builder()
+        .request_destinations(Destinations::new(["10.0.0.0/8".parse().unwrap()]))
+        .build()
+        .unwrap();
+    for settings in [&by_name, &by_short_address] {
+        assert_eq!(
+            denied(decide(&elsewhere, settings, &attempt("cam", Presented::Nothing)).await),
+            DenyReason::AuthorizationUnavailable
+        );
+    }
+    assert_eq!(service.seen.lock().unwrap().len(), calls, "no call left the allowed networks");
+    assert_eq!(
+        elsewhere.check_request_url(&format!("http://127.1:{port}/auth")),
+        Err(RequestUrlError::DestinationNotAllowed { address: "127.0.0.1".parse().unwrap() })
+    );
+    // Metadata addresses never, whatever the configuration.
+    let everywhere = Authorizer::builder()
+        .request_destinations(Destinations::new(["0.0.0.0/0".parse().unwrap()]))
+        .build()
+        .unwrap();
+    for url in ["http://169.254.169.254/latest/meta-data", "http://[::ffff:169.254.169.254]/"] {
+        assert!(
+            matches!(
+                everywhere.check_request_url(url),
+                Err(RequestUrlError::DestinationNotAllowed { .. })
+            ),
+            "{url}"
+        );
+    }
 }
