@@ -9,6 +9,8 @@
 //! rate_limit_per_minute = 600
 //! debug = false            # also validate every response against the spec
 //! request_timeout_secs = 30 # a request slower than this, its body included, is answered 408
+//! header_timeout_secs = 10  # a request head slower than this, or a connection idle this long, is closed
+//! max_connections = 512     # open connections at once; one more is closed as soon as it is accepted
 //! validate_requests = true  # false only to measure what the conformance layer costs
 //!
 //! [[aioz_accounts]]
@@ -58,6 +60,12 @@ pub struct Config {
     pub debug: bool,
     /// How long a request, its body included, may take before it is answered 408.
     pub request_timeout_secs: u64,
+    /// How long a client has to send a request's head; a connection that sends none in this time,
+    /// a keep-alive one that stays idle included, is closed.
+    pub header_timeout_secs: u64,
+    /// How many connections may be open at once; one more is closed as soon as it is accepted.
+    /// Below the usual limit of 1,024 file descriptors, with room for the database and the log.
+    pub max_connections: usize,
     /// Validate every request against the spec (the default). Off only to measure what validation
     /// costs: the adapter still refuses what it cannot decode, but not what breaks a rule of the spec.
     pub validate_requests: bool,
@@ -77,6 +85,8 @@ impl Default for Config {
             rate_limit_per_minute: 600,
             debug: false,
             request_timeout_secs: 30,
+            header_timeout_secs: 10,
+            max_connections: 512,
             validate_requests: true,
             aioz_accounts: Vec::new(),
             storm: StormConfig::default(),

@@ -10,6 +10,7 @@ pub mod log;
 pub mod store;
 
 mod aioz;
+mod connections;
 mod publish;
 mod storm;
 mod threads;
@@ -51,6 +52,7 @@ pub struct Credentials {
 pub struct Emulator {
     router: axum::Router,
     credentials: Credentials,
+    limits: connections::ConnectionLimits,
 }
 
 impl Emulator {
@@ -100,7 +102,13 @@ impl Emulator {
             rate_limit: config.rate_limit_per_minute,
         });
         let router = router.layer(axum::middleware::from_fn_with_state(front, front_door));
-        Ok(Self { router, credentials })
+        let limits = connections::ConnectionLimits {
+            header_timeout: Duration::from_secs(config.header_timeout_secs),
+            max_connections: config.max_connections,
+            // Every request in flight has at most the request time limit left.
+            shutdown_grace: Duration::from_secs(config.request_timeout_secs),
+        };
+        Ok(Self { router, credentials, limits })
     }
 
     /// The credentials to use.
@@ -115,8 +123,10 @@ impl Emulator {
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let service = self.router.into_make_service_with_connect_info::<threads::Peer>();
-        axum::serve(listener, service).with_graceful_shutdown(shutdown).await
+        let admission = connections::Admission::new(self.limits.max_connections);
+        let incoming = connections::Direct { listener, admission };
+        connections::serve(incoming, self.router, self.limits, shutdown).await;
+        Ok(())
     }
 
     /// Serves on `threads` threads of its own, each with a single-threaded runtime that runs the
@@ -130,7 +140,7 @@ impl Emulator {
         threads: std::num::NonZeroUsize,
         shutdown: impl Future<Output = ()>,
     ) -> std::io::Result<()> {
-        threads::serve(self.router, listener, threads, shutdown).await
+        threads::serve(self.router, listener, threads, self.limits, shutdown).await
     }
 }
 

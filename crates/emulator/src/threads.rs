@@ -11,76 +11,57 @@ use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::time::Duration;
 
-use streamspec_server::axum::{
-    self,
-    extract::connect_info::Connected,
-    serve::{IncomingStream, Listener},
-};
+use streamspec_server::axum;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
+
+use crate::connections::{Accepted, Admission, ConnectionLimits, Incoming};
 
 /// The client's address, as the login limit reads it, for whichever way the emulator serves.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Peer(pub(crate) SocketAddr);
 
-impl Connected<IncomingStream<'_, TcpListener>> for Peer {
-    fn connect_info(stream: IncomingStream<'_, TcpListener>) -> Self {
-        Self(*stream.remote_addr())
-    }
-}
+/// A connection accepted on the acceptor's thread, with its place under the connection ceiling.
+type Handed = (std::net::TcpStream, SocketAddr, OwnedSemaphorePermit);
 
-impl Connected<IncomingStream<'_, Handoff>> for Peer {
-    fn connect_info(stream: IncomingStream<'_, Handoff>) -> Self {
-        Self(*stream.remote_addr())
-    }
-}
-
-/// The connections one thread is handed, as a listener for `axum::serve`.
+/// The connections one thread is handed.
 pub(crate) struct Handoff {
-    connections: mpsc::UnboundedReceiver<(std::net::TcpStream, SocketAddr)>,
-    local: SocketAddr,
+    connections: mpsc::UnboundedReceiver<Handed>,
 }
 
-impl Listener for Handoff {
-    type Io = TcpStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (TcpStream, SocketAddr) {
+impl Incoming for Handoff {
+    async fn next(&mut self) -> Option<Accepted> {
         loop {
-            let Some((stream, peer)) = self.connections.recv().await else {
-                // The acceptor has stopped; the graceful shutdown ends this server.
-                return std::future::pending().await;
-            };
+            // `None`: the acceptor has stopped, and so does this thread's server.
+            let (stream, peer, permit) = self.connections.recv().await?;
             // Registering with this thread's reactor fails only when the process is out of
             // resources; the client sees its connection closed.
             match TcpStream::from_std(stream) {
-                Ok(stream) => return (stream, peer),
+                Ok(stream) => return Some(Accepted { stream, peer, permit }),
                 Err(error) => tracing::error!(%error, "taking over an accepted connection"),
             }
         }
     }
-
-    fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        Ok(self.local)
-    }
 }
 
 /// Serves `router` on `threads` threads until `shutdown` completes; then each thread finishes the
-/// requests in flight, and this returns once they all have.
+/// requests in flight (within `limits.shutdown_grace`), and this returns once they all have. The
+/// ceiling on open connections is one for all threads.
 pub(crate) async fn serve(
     router: axum::Router,
     listener: TcpListener,
     threads: NonZeroUsize,
+    limits: ConnectionLimits,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let local = listener.local_addr()?;
+    let admission = Admission::new(limits.max_connections);
     let (stop, stopped) = watch::channel(false);
     let mut queues = Vec::with_capacity(threads.get());
     let mut workers = Vec::with_capacity(threads.get());
     for index in 0..threads.get() {
         let (queue, connections) = mpsc::unbounded_channel();
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        let service = router.clone().into_make_service_with_connect_info::<Peer>();
+        let router = router.clone();
         let mut stopped = stopped.clone();
         let worker =
             std::thread::Builder::new().name(format!("http-{index}")).spawn(move || {
@@ -88,9 +69,9 @@ pub(crate) async fn serve(
                     let shutdown = async move {
                         let _ = stopped.wait_for(|stop| *stop).await;
                     };
-                    axum::serve(Handoff { connections, local }, service)
-                        .with_graceful_shutdown(shutdown)
-                        .await
+                    crate::connections::serve(Handoff { connections }, router, limits, shutdown)
+                        .await;
+                    Ok::<(), std::io::Error>(())
                 })
             })?;
         queues.push(queue);
@@ -105,8 +86,10 @@ pub(crate) async fn serve(
             accepted = listener.accept() => accepted,
         };
         match accepted.and_then(|(stream, peer)| Ok((stream.into_std()?, peer))) {
-            Ok(connection) => {
-                if queues[turn].send(connection).is_err() {
+            Ok((stream, peer)) => {
+                // Past the ceiling, the connection is closed here, before any thread takes it.
+                let Some(permit) = admission.admit(peer) else { continue };
+                if queues[turn].send((stream, peer, permit)).is_err() {
                     outcome = Err(std::io::Error::other(format!("server thread {turn} stopped")));
                     break;
                 }
@@ -137,7 +120,7 @@ pub(crate) async fn serve(
 }
 
 /// An error of one connection, which the next accept does not share.
-fn is_connection_error(error: &std::io::Error) -> bool {
+pub(crate) fn is_connection_error(error: &std::io::Error) -> bool {
     use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
     matches!(error.kind(), ConnectionRefused | ConnectionAborted | ConnectionReset)
 }

@@ -571,3 +571,104 @@ async fn request_url_reaches_only_allowed_destinations() {
         assert_eq!(update(allowed).await.unwrap().status(), 200, "{allowed}");
     }
 }
+
+/// Whether the server closes `stream` within `within`: a read that ends (EOF or reset) in time.
+fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
+    stream.set_read_timeout(Some(within)).unwrap();
+    let mut buffer = [0u8; 1024];
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) => return true,
+            Ok(_) => continue, // an answer (408, say) before the close
+            Err(error) => {
+                return !matches!(
+                    error.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                );
+            }
+        }
+    }
+}
+
+fn tight_limits() -> Config {
+    Config { header_timeout_secs: 1, max_connections: 6, ..config(":memory:".into()) }
+}
+
+/// Slowloris connections (a header byte now and then) and idle sockets once stayed open for good:
+/// now a request head must arrive within `header_timeout_secs`, and an idle connection is closed
+/// after as long.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_heads_and_idle_connections_are_closed() {
+    let address = start(tight_limits()).await;
+    tokio::task::spawn_blocking(move || {
+        let mut idle = TcpStream::connect(address).unwrap();
+        let mut slow = TcpStream::connect(address).unwrap();
+        // One byte of the head every 300 ms: the whole head would take about 20 s.
+        let head = format!(
+            "GET /api/live_streams HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"
+        );
+        let started = Instant::now();
+        let mut sent = 0;
+        for byte in head.bytes() {
+            if slow.write_all(&[byte]).is_err() {
+                break;
+            }
+            sent += 1;
+            std::thread::sleep(Duration::from_millis(300));
+            if started.elapsed() > Duration::from_secs(5) {
+                break;
+            }
+        }
+        assert!(sent < head.len(), "the whole slow head was taken");
+        assert!(closed_within(&mut slow, Duration::from_secs(5)), "the slow head is cut off");
+        assert!(closed_within(&mut idle, Duration::from_secs(5)), "the idle connection is closed");
+    })
+    .await
+    .unwrap();
+}
+
+/// Thousands of idle sockets once locked out every request: past `max_connections` a new
+/// connection is closed at once, and a place frees when a connection closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_past_the_ceiling_are_closed_at_once() {
+    let address = start(Config { header_timeout_secs: 30, ..tight_limits() }).await;
+    tokio::task::spawn_blocking(move || {
+        let mut held: Vec<TcpStream> =
+            (0..6).map(|_| TcpStream::connect(address).unwrap()).collect();
+        std::thread::sleep(Duration::from_millis(200)); // the server has taken all six
+        let mut extra = TcpStream::connect(address).unwrap();
+        assert!(closed_within(&mut extra, Duration::from_secs(2)), "the seventh is closed");
+        drop(held.pop());
+        std::thread::sleep(Duration::from_millis(200));
+        let get = format!("GET /api/live_streams HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n\r\n");
+        let (status, _) = raw(address, &get, b"");
+        assert_eq!(status, 200, "a place freed by a closed connection is taken again");
+    })
+    .await
+    .unwrap();
+}
+
+/// A shutdown once waited for ever on half-sent heads: now they are cut off by the head deadline,
+/// and the server stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_does_not_wait_on_half_sent_heads() {
+    let emulator = Emulator::new(&tight_limits()).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = tokio::spawn(emulator.serve(listener, async move {
+        let _ = stopped.await;
+    }));
+    let half_sent: Vec<TcpStream> = (0..5)
+        .map(|_| {
+            let mut stream = TcpStream::connect(address).unwrap();
+            stream.write_all(b"GET /api/live_streams HTTP/1.1\r\nHost: x\r\n").unwrap();
+            stream
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stop.send(()).unwrap();
+    let outcome = tokio::time::timeout(Duration::from_secs(10), served).await;
+    assert!(outcome.is_ok(), "the server did not stop within 10 s");
+    drop(half_sent);
+}

@@ -1,0 +1,137 @@
+//! Serving connections with the limits a real server has: a deadline for every request head, which
+//! also closes a keep-alive connection that stays idle; a ceiling on open connections; and a
+//! shutdown that waits for requests in flight, but not for ever.
+//!
+//! `axum::serve` builds hyper without a timer, so hyper's own header timeout never fires, and it
+//! accepts every connection it can: a client that opens sockets and sends nothing would hold them,
+//! and the process's file descriptors, for good.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use streamspec_server::axum::{self, extract::ConnectInfo};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tower::ServiceExt;
+
+use crate::threads::Peer;
+
+/// The limits every connection is served with.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ConnectionLimits {
+    /// How long a client has to send a whole request head, counted from when the server is ready
+    /// for it: a slow head, and an idle keep-alive connection, are closed after this.
+    pub(crate) header_timeout: Duration,
+    /// How many connections may be open at once; one more is closed as soon as it is accepted.
+    pub(crate) max_connections: usize,
+    /// How long a shutdown waits for the requests in flight before it closes what is left.
+    pub(crate) shutdown_grace: Duration,
+}
+
+/// The ceiling on open connections, shared by every thread that serves them.
+#[derive(Debug, Clone)]
+pub(crate) struct Admission(Arc<Semaphore>);
+
+impl Admission {
+    pub(crate) fn new(max_connections: usize) -> Self {
+        Self(Arc::new(Semaphore::new(max_connections)))
+    }
+
+    /// A place for one more connection, held until the connection closes; `None` when all are taken.
+    pub(crate) fn admit(&self, peer: SocketAddr) -> Option<OwnedSemaphorePermit> {
+        let permit = self.0.clone().try_acquire_owned().ok();
+        if permit.is_none() {
+            tracing::warn!(%peer, "too many open connections; closing a new one");
+        }
+        permit
+    }
+}
+
+/// A connection accepted and admitted.
+pub(crate) struct Accepted {
+    pub(crate) stream: TcpStream,
+    pub(crate) peer: SocketAddr,
+    pub(crate) permit: OwnedSemaphorePermit,
+}
+
+/// Where connections come from: a listener, or the connections a thread is handed.
+pub(crate) trait Incoming {
+    /// The next admitted connection; `None` once no more will come.
+    fn next(&mut self) -> impl Future<Output = Option<Accepted>>;
+}
+
+/// A listener whose connections are admitted here.
+pub(crate) struct Direct {
+    pub(crate) listener: TcpListener,
+    pub(crate) admission: Admission,
+}
+
+impl Incoming for Direct {
+    async fn next(&mut self) -> Option<Accepted> {
+        loop {
+            match self.listener.accept().await {
+                Ok((stream, peer)) => {
+                    if let Some(permit) = self.admission.admit(peer) {
+                        return Some(Accepted { stream, peer, permit });
+                    }
+                }
+                Err(error) if crate::threads::is_connection_error(&error) => {}
+                Err(error) => {
+                    // Out of file descriptors, say: accepting again at once would fail again.
+                    tracing::error!(%error, "accepting a connection");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+}
+
+/// Serves `router` on every connection `incoming` yields until `shutdown` completes; then lets the
+/// requests in flight finish, for at most `limits.shutdown_grace`.
+pub(crate) async fn serve(
+    mut incoming: impl Incoming,
+    router: axum::Router,
+    limits: ConnectionLimits,
+    shutdown: impl Future<Output = ()>,
+) {
+    let mut builder = http1::Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout);
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = incoming.next() => accepted,
+        };
+        let Some(Accepted { stream, peer, permit }) = accepted else { break };
+        let router = router.clone();
+        let service = TowerToHyperService::new(tower::service_fn(
+            move |mut request: axum::http::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(Peer(peer)));
+                router.clone().oneshot(request)
+            },
+        ));
+        let connection = builder.serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            // A connection ends with an error when its client goes away or is too slow: routine.
+            if let Err(error) = connection.await {
+                tracing::debug!(%peer, %error, "connection closed");
+            }
+            drop(permit);
+        });
+    }
+    drop(incoming);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(limits.shutdown_grace) => {
+            tracing::warn!("requests still in flight after the shutdown grace period; closing them");
+        }
+    }
+}
