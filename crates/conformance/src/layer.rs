@@ -147,13 +147,25 @@ where
             let content_type = request.headers().get(CONTENT_TYPE).cloned();
             let request = match (operation.request(), may_be_json(content_type.as_ref())) {
                 (Some(schema), true) => {
-                    let (parts, body) = request.into_parts();
-                    let Ok(bytes) = axum::body::to_bytes(body, config.body_limit).await else {
+                    let too_large = || {
                         let message = format!(
                             "the body is larger than the limit of {} bytes",
                             config.body_limit
                         );
-                        return Ok(in_envelope(api, StatusCode::PAYLOAD_TOO_LARGE, &message));
+                        in_envelope(api, StatusCode::PAYLOAD_TOO_LARGE, &message)
+                    };
+                    // A declared length over the limit is answered at once, not after waiting for
+                    // a body that may never come.
+                    let declared = request
+                        .headers()
+                        .get(axum::http::header::CONTENT_LENGTH)
+                        .and_then(|value| value.to_str().ok()?.parse::<usize>().ok());
+                    if declared.is_some_and(|length| length > config.body_limit) {
+                        return Ok(too_large());
+                    }
+                    let (parts, body) = request.into_parts();
+                    let Ok(bytes) = axum::body::to_bytes(body, config.body_limit).await else {
+                        return Ok(too_large());
                     };
                     // A body read as JSON is checked, or refused: one that does not parse never
                     // reaches the handler unchecked.

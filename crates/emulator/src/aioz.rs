@@ -66,17 +66,19 @@ impl Aioz {
 
     /// The account the credentials identify, and the rate-limit headers after counting this request.
     fn admit(&self, credentials: &Credentials) -> Result<(String, ResponseHeaders), Refusal> {
+        // Secrets are compared in constant time; a public key is not a secret.
+        let same = streamspec_ingest_auth::secrets_match;
         let account = self.accounts.iter().find(|account| match credentials {
-            Credentials::BearerAuth { token } => token.expose() == account.token,
+            Credentials::BearerAuth { token } => same(token.expose(), &account.token),
             Credentials::StreamPublicKeyAndStreamSecretKey {
                 stream_public_key,
                 stream_secret_key,
             } => {
                 stream_public_key.expose() == account.public_key
-                    && stream_secret_key.expose() == account.secret_key
+                    && same(stream_secret_key.expose(), &account.secret_key)
             }
             Credentials::BasicAuth { username, password } => {
-                *username == account.public_key && password.expose() == account.secret_key
+                *username == account.public_key && same(password.expose(), &account.secret_key)
             }
         });
         let Some(account) = account else {

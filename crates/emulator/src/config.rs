@@ -206,9 +206,8 @@ fn remembered(
     if let Some(value) = store.setting(name)? {
         return Ok(value);
     }
-    let value = generate();
-    store.set_setting(name, &value).wait()?;
-    Ok(value)
+    // Another process starting on the same database may have kept one in between: the first wins.
+    store.remember(name, &generate()).wait()
 }
 
 fn random() -> String {

@@ -240,12 +240,16 @@ impl Front {
 /// Fixed one-minute windows of counted events per key: both rate limits use it.
 #[derive(Debug)]
 pub(crate) struct MinuteWindows<K> {
-    windows: Mutex<HashMap<K, (Instant, u32)>>,
+    /// Each key's window, and when windows that ended were last swept out.
+    windows: Mutex<(HashMap<K, Window>, Instant)>,
 }
+
+/// When a window began, and how many events it has counted.
+type Window = (Instant, u32);
 
 impl<K> Default for MinuteWindows<K> {
     fn default() -> Self {
-        Self { windows: Mutex::default() }
+        Self { windows: Mutex::new((HashMap::new(), Instant::now())) }
     }
 }
 
@@ -253,8 +257,19 @@ impl<K: std::hash::Hash + Eq> MinuteWindows<K> {
     /// Counts one event for `key` unless `limit` are already counted in its window; returns whether it
     /// was counted, how many the window holds, and when the window ends.
     pub(crate) fn count(&self, key: K, limit: u32) -> (bool, u32, Duration) {
-        let mut windows = self.windows.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let now = Instant::now();
+        self.count_at(key, limit, Instant::now())
+    }
+
+    fn count_at(&self, key: K, limit: u32, now: Instant) -> (bool, u32, Duration) {
+        let minute = Duration::from_secs(60);
+        let mut guard = self.windows.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (windows, swept) = &mut *guard;
+        // Once a minute, windows that ended go: the map holds the keys of the last two minutes at
+        // most, however many addresses have come and gone.
+        if now.duration_since(*swept) >= minute {
+            windows.retain(|_, window| now.duration_since(window.0) < minute);
+            *swept = now;
+        }
         let window = windows.entry(key).or_insert((now, 0));
         if now.duration_since(window.0) >= Duration::from_secs(60) {
             *window = (now, 0);
@@ -275,5 +290,27 @@ struct LoginLimit(MinuteWindows<IpAddr>);
 impl LoginLimit {
     fn allow(&self, address: IpAddr) -> bool {
         self.0.count(address, 5).0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ended_windows_are_swept_out() {
+        let windows = MinuteWindows::default();
+        let start = Instant::now();
+        for key in 0..1000u32 {
+            assert!(windows.count_at(key, 5, start).0);
+        }
+        assert_eq!(windows.windows.lock().unwrap().0.len(), 1000);
+        let later = start + Duration::from_secs(61);
+        assert_eq!(windows.count_at(5000, 5, later), (true, 1, Duration::from_secs(60)));
+        assert_eq!(windows.windows.lock().unwrap().0.len(), 1, "only the live window is kept");
+        for _ in 0..5 {
+            windows.count_at(7, 5, later);
+        }
+        assert!(!windows.count_at(7, 5, later).0, "the limit still holds");
     }
 }

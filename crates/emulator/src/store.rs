@@ -77,6 +77,9 @@ pub trait Storage: Send + Sync + 'static {
     /// A value kept across restarts (generated credentials, the JWT secret).
     fn setting(&self, name: &str) -> Result<Option<String>>;
     fn set_setting(&self, name: &str, value: &str) -> Write<()>;
+    /// Keeps `value` under `name` unless a value is kept there already, and answers the one kept:
+    /// two processes starting on one database agree on a generated value.
+    fn remember(&self, name: &str, value: &str) -> Write<String>;
 }
 
 /// A write that storage has taken: `.await` it for its outcome once committed, or [`Write::wait`] for
@@ -198,6 +201,22 @@ impl Sqlite {
     /// Opens (or creates) the database at `path`; `:memory:` for a throwaway one. Runs migrations.
     pub fn open(path: &Path) -> Result<Self> {
         let in_memory = path == Path::new(":memory:");
+        // SQLite takes an empty file for an empty database; here it is far more likely a database
+        // that was lost, and starting afresh would hand out new credentials without a word. Another
+        // emulator creating the file this moment leaves it empty for a few milliseconds only.
+        let empty = || std::fs::metadata(path).is_ok_and(|meta| meta.is_file() && meta.len() == 0);
+        if !in_memory && empty() {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+            while empty() && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            if empty() {
+                anyhow::bail!(
+                    "{} is an empty file, not a database: remove it to start with a new database, or name another with --db",
+                    path.display()
+                );
+            }
+        }
         let connection = if in_memory {
             Connection::open_in_memory()?
         } else {
@@ -206,17 +225,8 @@ impl Sqlite {
         configure(&connection)?;
         connection.pragma_update(None, "journal_mode", "WAL")?;
         connection.pragma_update(None, "synchronous", "FULL")?;
-        let version: i64 = connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
-        for (index, migration) in
-            MIGRATIONS.iter().enumerate().skip(usize::try_from(version).unwrap_or(0))
-        {
-            connection
-                .execute_batch(&format!(
-                    "BEGIN; {migration} PRAGMA user_version = {}; COMMIT;",
-                    index + 1
-                ))
-                .with_context(|| format!("migrating the database to version {}", index + 1))?;
-        }
+        migrate(&connection)
+            .with_context(|| format!("preparing the database {}", path.display()))?;
         if in_memory {
             return Ok(Self {
                 writer: Writer::Direct(Mutex::new(connection)),
@@ -385,6 +395,36 @@ fn execute_cached(connection: &Connection, sql: &str) -> rusqlite::Result<()> {
 /// What every connection shares: a busy timeout, and plans that do not depend on bound values, since
 /// a value the planner looked at (a `LIMIT`, say) makes SQLite prepare the statement again on every
 /// run, which cost a page of keys two thirds of its time.
+/// Runs the migrations the database lacks, in one `IMMEDIATE` transaction that reads the version
+/// it starts from: of two processes starting on one new database, the second waits for the first
+/// and then finds nothing to do. A database of a newer version than this emulator knows is refused.
+fn migrate(connection: &Connection) -> Result<()> {
+    connection.execute_batch("BEGIN IMMEDIATE")?;
+    let migrated = (|| {
+        let version: i64 = connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
+        let known = MIGRATIONS.len();
+        let version = usize::try_from(version).unwrap_or(usize::MAX);
+        if version > known {
+            anyhow::bail!(
+                "the database has schema version {version}, newer than this emulator's {known}: use a newer streamspec-emulator"
+            );
+        }
+        for (index, migration) in MIGRATIONS.iter().enumerate().skip(version) {
+            connection
+                .execute_batch(&format!("{migration} PRAGMA user_version = {};", index + 1))
+                .with_context(|| format!("migrating the database to version {}", index + 1))?;
+        }
+        Ok(())
+    })();
+    match migrated {
+        Ok(()) => connection.execute_batch("COMMIT").map_err(Into::into),
+        Err(error) => {
+            let _ = connection.execute_batch("ROLLBACK");
+            Err(error)
+        }
+    }
+}
+
 fn configure(connection: &Connection) -> rusqlite::Result<()> {
     connection.busy_timeout(std::time::Duration::from_secs(5))?;
     connection.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
@@ -620,6 +660,19 @@ impl Storage for Sqlite {
                 row.get(0)
             })
             .optional()
+        })
+    }
+
+    fn remember(&self, name: &str, value: &str) -> Write<String> {
+        let (name, value) = (name.to_owned(), value.to_owned());
+        self.with_savepoint(move |c| {
+            c.execute(
+                "INSERT INTO settings (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
+                params![name, value],
+            )?;
+            c.query_row("SELECT value FROM settings WHERE name = ?1", params![name], |row| {
+                row.get(0)
+            })
         })
     }
 

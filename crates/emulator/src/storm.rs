@@ -156,8 +156,7 @@ impl Storm {
             None => {
                 let secret =
                     format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
-                store.set_setting("storm.jwt_secret", &secret).wait()?;
-                secret
+                store.remember("storm.jwt_secret", &secret).wait()?
             }
         };
         // A default `mono` application `live` on first start only: one deleted later stays deleted.
@@ -176,15 +175,24 @@ impl Storm {
         })
     }
 
+    /// A valid token of a user who still exists, or the API key (compared in constant time).
     fn authorized(&self, credentials: &Credentials) -> bool {
         match credentials {
-            Credentials::BearerAuth { token } => jsonwebtoken::decode::<Claims>(
-                token.expose(),
-                &self.decoding,
-                &Validation::default(),
-            )
-            .is_ok(),
-            Credentials::ApiKeyAuth { x_api_key } => x_api_key.expose() == self.api_key,
+            Credentials::BearerAuth { token } => {
+                jsonwebtoken::decode::<Claims>(
+                    token.expose(),
+                    &self.decoding,
+                    &Validation::default(),
+                )
+                .is_ok_and(|decoded| {
+                    // A token outlives nothing: once its user is gone from the configuration,
+                    // it is refused, though its signature is still good.
+                    self.users.iter().any(|user| user.username == decoded.claims.sub)
+                })
+            }
+            Credentials::ApiKeyAuth { x_api_key } => {
+                streamspec_ingest_auth::secrets_match(x_api_key.expose(), &self.api_key)
+            }
         }
     }
 
@@ -245,8 +253,11 @@ macro_rules! authorize {
 impl StormApi for Storm {
     async fn login(&self, input: LoginInput) -> Result<LoginResponse, HandlerError> {
         let body = input.body;
-        let known = self.users.iter().any(|user| {
-            user.username == body.username.as_str() && user.password == body.password.expose()
+        // Every user's password is compared, in constant time, whichever name matches.
+        let known = self.users.iter().fold(false, |known, user| {
+            let password =
+                streamspec_ingest_auth::secrets_match(&user.password, body.password.expose());
+            known | (password && user.username == body.username.as_str())
         });
         if !known {
             return Ok(LoginResponse::Unauthorized(error("Invalid username or password")));

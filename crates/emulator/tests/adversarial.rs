@@ -672,3 +672,111 @@ async fn shutdown_does_not_wait_on_half_sent_heads() {
     assert!(outcome.is_ok(), "the server did not stop within 10 s");
     drop(half_sent);
 }
+
+/// A Storm token once stayed good after its user was removed from the configuration (its signature
+/// still checks out): now it is refused with the user.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_ends_with_its_user() {
+    let db = temp_db("removed-user");
+    let user = |name: &str| streamspec_emulator::config::StormUser {
+        username: name.into(),
+        password: format!("{name}-password"),
+    };
+    let with_users = |users: Vec<streamspec_emulator::config::StormUser>| {
+        let mut config = config(db.clone());
+        config.storm.users = users;
+        config
+    };
+    let address = start(with_users(vec![user("admin"), user("bob")])).await;
+    let http = reqwest::Client::new();
+    let login = json_of(
+        http.post(format!("http://{address}/api/auth/login"))
+            .json(&json!({"username": "bob", "password": "bob-password"})),
+    )
+    .await;
+    let token = login["data"]["accessToken"].as_str().unwrap().to_owned();
+    let settings = |address: SocketAddr| {
+        http.get(format!("http://{address}/api/applications/live/settings"))
+            .bearer_auth(&token)
+            .send()
+    };
+    assert_eq!(settings(address).await.unwrap().status(), 200);
+
+    // The same database (and so the same signing key), without bob.
+    let address = start(with_users(vec![user("admin")])).await;
+    assert_eq!(settings(address).await.unwrap().status(), 401);
+}
+
+/// A `Content-Length` over the limit, with no body after it, once waited for the request time
+/// limit (a 408 after 30 s): it is answered 413 at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declared_length_over_the_limit_is_413_at_once() {
+    let address = start(config(":memory:".into())).await;
+    let (status, body) = tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let answer = raw(address, &post_head("/api/live_streams", 2 * 1024 * 1024, ""), b"");
+        assert!(started.elapsed() < Duration::from_secs(10), "waited for the body");
+        answer
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        (status, message(&body).as_str()),
+        (413, "the body is larger than the limit of 1048576 bytes")
+    );
+}
+
+/// An empty file where the database should be once started afresh with new credentials, and a
+/// database from a newer emulator was accepted: both are refused with a message that says why.
+#[test]
+fn an_empty_file_or_a_newer_database_is_refused() {
+    let empty = temp_db("empty");
+    std::fs::write(&empty, b"").unwrap();
+    let error = Emulator::new(&config(empty.clone())).unwrap_err().to_string();
+    assert!(error.contains("is an empty file, not a database"), "{error}");
+
+    let newer = temp_db("newer");
+    drop(Emulator::new(&config(newer.clone())).unwrap());
+    let connection = set_user_version(&newer, 99);
+    drop(connection);
+    let error = format!("{:#}", Emulator::new(&config(newer)).unwrap_err());
+    assert!(error.contains("schema version 99, newer than this emulator's"), "{error}");
+}
+
+/// Sets a database's `user_version`, as a newer emulator would leave it, through Python's `sqlite3`
+/// (this crate's own SQLite is not reachable from its tests).
+fn set_user_version(path: &std::path::Path, version: u32) -> std::process::Output {
+    let script = format!("PRAGMA user_version = {version};");
+    let output = Command::new("python3")
+        .args([
+            "-c",
+            &format!(
+                "import sqlite3; c = sqlite3.connect({:?}); c.execute({script:?}); c.commit()",
+                path.to_str().unwrap()
+            ),
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    output
+}
+
+/// Several emulators starting at once on one new database once raced the migrations (most failed)
+/// or kept different generated credentials: now they all start, with the same credentials.
+#[test]
+fn emulators_starting_together_agree() {
+    let db = temp_db("together");
+    let config = Config { aioz_accounts: Vec::new(), ..config(db) };
+    let started: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..6)
+            .map(|_| scope.spawn(|| Emulator::new(&config).map(|e| e.credentials().clone())))
+            .collect();
+        handles.into_iter().map(|handle| handle.join().unwrap()).collect()
+    });
+    let credentials: Vec<_> = started.into_iter().map(|started| started.unwrap()).collect();
+    for other in &credentials[1..] {
+        assert_eq!(other.aioz_accounts, credentials[0].aioz_accounts);
+        assert_eq!(other.storm_users, credentials[0].storm_users);
+        assert_eq!(other.storm_api_key, credentials[0].storm_api_key);
+    }
+}

@@ -146,6 +146,18 @@ pub use managed::{LookupError, ManagedStreams};
 pub use request::{Destinations, PLACEHOLDER, RequestUrlError, check_request_url};
 pub use settings::{Authorization, IngestSettings, SettingsError};
 
+/// Whether two secrets are equal, in a time that depends on neither their values nor their lengths:
+/// both are hashed with SHA-256 and the digests compared in constant time, as every comparison of
+/// this crate is. For servers that check API keys, tokens and passwords.
+///
+/// ```
+/// assert!(streamspec_ingest_auth::secrets_match("qwerty123", "qwerty123"));
+/// assert!(!streamspec_ingest_auth::secrets_match("qwerty123", "qwerty12"));
+/// ```
+pub fn secrets_match(a: &str, b: &str) -> bool {
+    users::same(a, b)
+}
+
 /// One attempt to publish a stream.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PublishAttempt {
