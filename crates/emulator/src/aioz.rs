@@ -23,6 +23,7 @@ pub struct Aioz {
     ingest_base_url: String,
     limit: u32,
     windows: MinuteWindows<String>,
+    max_name_bytes: usize,
 }
 
 /// Why a request does not reach its operation.
@@ -60,6 +61,7 @@ impl Aioz {
             accounts: credentials.aioz_accounts.clone(),
             ingest_base_url: config.ingest_base_url.clone(),
             limit: config.rate_limit_per_minute,
+            max_name_bytes: config.max_name_bytes,
             windows: MinuteWindows::default(),
         }
     }
@@ -89,6 +91,12 @@ impl Aioz {
             return Err(Refusal::TooManyRequests(self.headers(used, reset)));
         }
         Ok((account.user_id.clone(), self.headers(used, reset)))
+    }
+
+    /// Why a name is refused: longer than `max_name_bytes`.
+    fn too_long(&self, name: Option<&str>) -> Option<String> {
+        name.filter(|name| name.len() > self.max_name_bytes)
+            .map(|_| format!("name: longer than the limit of {} bytes", self.max_name_bytes))
     }
 
     fn headers(&self, used: u32, reset: Duration) -> ResponseHeaders {
@@ -135,6 +143,9 @@ impl LiveStreamsApi for Aioz {
         input: CreateLiveStreamKeyInput,
     ) -> Result<CreateLiveStreamKeyResponse, HandlerError> {
         let (account, headers) = admit!(self, input, CreateLiveStreamKeyResponse);
+        if let Some(message) = self.too_long(Some(&input.body.name)) {
+            return Ok(CreateLiveStreamKeyResponse::BadRequest(error(&message), headers));
+        }
         let at = now();
         let stored = StoredKey {
             // Time-ordered, so a new key lands at the end of the keys' B-tree instead of on a random
@@ -202,6 +213,9 @@ impl LiveStreamsApi for Aioz {
         input: UpdateLiveStreamKeyInput,
     ) -> Result<UpdateLiveStreamKeyResponse, HandlerError> {
         let (account, headers) = admit!(self, input, UpdateLiveStreamKeyResponse);
+        if let Some(message) = self.too_long(input.body.name.as_deref()) {
+            return Ok(UpdateLiveStreamKeyResponse::BadRequest(error(&message), headers));
+        }
         let updated = self
             .store
             .update_key(

@@ -7,6 +7,8 @@
 //! db = "streamspec.sqlite"
 //! ingest_base_url = "rtmp://127.0.0.1:1935/live"
 //! rate_limit_per_minute = 600
+//! publish_attempts_per_minute = 600  # publish attempts per client address; more are answered 429
+//! max_name_bytes = 256      # the longest key or application name accepted; a longer one is a 400
 //! debug = false            # also validate every response against the spec
 //! request_timeout_secs = 30 # a request slower than this, its body included, is answered 408
 //! header_timeout_secs = 10  # a request head slower than this, or a connection idle this long, is closed
@@ -25,6 +27,7 @@
 //! request_auth_timeout_ms = 2000       # how long a `request` service, or reading a `file`, may take
 //! request_auth_allow = ["127.0.0.0/8", "::1/128"]  # where `request` calls may go (never link-local)
 //! file_auth_max_bytes = 1048576         # the largest `file` authorization file read; a larger one denies
+//! max_auth_users = 1000                 # `authUsers` entries accepted in one application's settings
 //! max_sessions = 10000                  # live publish sessions in all; past it, `session_limit`
 //! max_sessions_per_application = 1000   # live publish sessions of one application
 //! [[storm.users]]
@@ -56,6 +59,11 @@ pub struct Config {
     pub ingest_base_url: String,
     /// Requests per minute per AIOZ account before 429.
     pub rate_limit_per_minute: u32,
+    /// Publish attempts per minute per client address before 429.
+    pub publish_attempts_per_minute: u32,
+    /// The longest AIOZ key name or Storm application name accepted, in bytes; a longer one is a 400
+    /// naming the field. Every list and page reads names, so one huge name slows every reader.
+    pub max_name_bytes: usize,
     /// Validate every response against the spec too (a non-conforming one becomes a 500, logged).
     pub debug: bool,
     /// How long a request, its body included, may take before it is answered 408.
@@ -83,6 +91,8 @@ impl Default for Config {
             db: PathBuf::from("streamspec.sqlite"),
             ingest_base_url: "rtmp://127.0.0.1:1935/live".to_owned(),
             rate_limit_per_minute: 600,
+            publish_attempts_per_minute: 600,
+            max_name_bytes: 256,
             debug: false,
             request_timeout_secs: 30,
             header_timeout_secs: 10,
@@ -144,6 +154,8 @@ pub struct StormConfig {
     /// The largest `file` authorization file read; a larger one, or one that is not a regular file,
     /// denies every attempt.
     pub file_auth_max_bytes: u64,
+    /// How many `authUsers` entries one application's ingest settings may hold; more are a 400.
+    pub max_auth_users: usize,
     /// How many publish sessions may be live in all; an attempt past it is denied `session_limit`.
     pub max_sessions: usize,
     /// How many publish sessions one application may have live.
@@ -159,6 +171,7 @@ impl Default for StormConfig {
             request_auth_timeout_ms: 2000,
             request_auth_allow: vec!["127.0.0.0/8".to_owned(), "::1/128".to_owned()],
             file_auth_max_bytes: 1024 * 1024,
+            max_auth_users: 1_000,
             max_sessions: 10_000,
             max_sessions_per_application: 1_000,
         }
@@ -174,6 +187,7 @@ impl fmt::Debug for StormConfig {
             .field("request_auth_timeout_ms", &self.request_auth_timeout_ms)
             .field("request_auth_allow", &self.request_auth_allow)
             .field("file_auth_max_bytes", &self.file_auth_max_bytes)
+            .field("max_auth_users", &self.max_auth_users)
             .field("max_sessions", &self.max_sessions)
             .field("max_sessions_per_application", &self.max_sessions_per_application)
             .finish()

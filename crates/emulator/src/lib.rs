@@ -84,7 +84,8 @@ impl Emulator {
         }
         let authorizer = Arc::new(authorizer.build()?);
         let aioz = Arc::new(aioz::Aioz::new(store.clone(), &credentials, config));
-        let storm = Arc::new(storm::Storm::new(store.clone(), authorizer.clone(), &credentials)?);
+        let storm =
+            Arc::new(storm::Storm::new(store.clone(), authorizer.clone(), &credentials, config)?);
         let publishing = Arc::new(publish::Publishing::new(store.clone(), authorizer));
         let emulator_routes =
             streamspec_server::adapter::with_envelope::<streamspec_server::emulator::Envelope>(
@@ -98,6 +99,8 @@ impl Emulator {
         }
         let front = Arc::new(Front {
             login_limit: LoginLimit::default(),
+            publish_limit: MinuteWindows::default(),
+            publish_attempts_per_minute: config.publish_attempts_per_minute,
             request_timeout: Duration::from_secs(config.request_timeout_secs),
             rate_limit: config.rate_limit_per_minute,
         });
@@ -149,6 +152,9 @@ impl Emulator {
 #[derive(Debug)]
 struct Front {
     login_limit: LoginLimit,
+    /// Publish attempts per minute per client address, so no one address can flood the engine.
+    publish_limit: MinuteWindows<IpAddr>,
+    publish_attempts_per_minute: u32,
     request_timeout: Duration,
     /// AIOZ's requests per minute per account, for the headers of responses the handlers did not make.
     rate_limit: u32,
@@ -184,7 +190,8 @@ async fn front_door(State(front): State<Arc<Front>>, request: Request, next: Nex
 
 impl Front {
     /// The answer to a request refused before anything reads it: headers over [`MAX_HEADER_BYTES`]
-    /// (431), or a sixth login attempt within a minute from one address (429, as Storm does).
+    /// (431), a sixth login attempt within a minute from one address (429, as Storm does), or a
+    /// publish attempt past the address's `publish_attempts_per_minute` (429).
     fn refusal(&self, request: &Request) -> Option<Response> {
         let size: usize =
             request.headers().iter().map(|(name, value)| name.as_str().len() + value.len()).sum();
@@ -209,6 +216,19 @@ impl Front {
             return Some(streamspec_server::storm::Envelope::response(
                 axum::http::StatusCode::TOO_MANY_REQUESTS,
                 "Too many login attempts, try again later",
+            ));
+        }
+        let is_publish = request.method() == axum::http::Method::POST
+            && request.uri().path().starts_with("/_emulator/applications/")
+            && request.uri().path().ends_with("/publish");
+        if is_publish
+            && let Some(address) = address
+            && !self.publish_limit.count(address, self.publish_attempts_per_minute).0
+        {
+            use streamspec_server::adapter::ErrorEnvelope;
+            return Some(streamspec_server::emulator::Envelope::response(
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                "Too many publish attempts from this address, try again later",
             ));
         }
         None

@@ -29,6 +29,8 @@ pub struct Storm {
     api_key: String,
     encoding: EncodingKey,
     decoding: DecodingKey,
+    max_name_bytes: usize,
+    max_auth_users: usize,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -149,6 +151,7 @@ impl Storm {
         store: Arc<dyn Storage>,
         authorizer: Arc<Authorizer>,
         credentials: &crate::Credentials,
+        config: &crate::Config,
     ) -> anyhow::Result<Self> {
         // The JWT secret is kept in the database, so tokens outlive a restart within their 15 minutes.
         let secret = match store.setting("storm.jwt_secret")? {
@@ -172,6 +175,8 @@ impl Storm {
             api_key: credentials.storm_api_key.clone(),
             encoding: EncodingKey::from_secret(secret.as_bytes()),
             decoding: DecodingKey::from_secret(secret.as_bytes()),
+            max_name_bytes: config.max_name_bytes,
+            max_auth_users: config.storm.max_auth_users,
         })
     }
 
@@ -207,6 +212,12 @@ impl Storm {
     /// The spec's validators see one request; this sees the result of merging it with what is stored,
     /// and what only the server knows (where authorization files may be).
     fn unusable(&self, settings: &IngestSettingsAttributes) -> Option<String> {
+        if settings.auth_users.len() > self.max_auth_users {
+            return Some(format!(
+                "data.attributes.authUsers: more than the limit of {} entries",
+                self.max_auth_users
+            ));
+        }
         if let Err(error) = ResolvedSettings::from_attributes(settings) {
             return Some(format!("data.attributes.{}: {error}", error.field));
         }
@@ -286,6 +297,12 @@ impl StormApi for Storm {
     ) -> Result<CreateApplicationResponse, HandlerError> {
         authorize!(self, input, CreateApplicationResponse);
         let application = input.body.data.attributes;
+        if application.name.len() > self.max_name_bytes {
+            return Ok(CreateApplicationResponse::BadRequest(error(&format!(
+                "data.attributes.name: longer than the limit of {} bytes",
+                self.max_name_bytes
+            ))));
+        }
         let kind = application.type_.to_string();
         let ingest = has_ingest(&kind)
             .then(|| serde_json::to_string(&default_ingest()))

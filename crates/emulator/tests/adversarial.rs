@@ -780,3 +780,90 @@ fn emulators_starting_together_agree() {
         assert_eq!(other.storm_api_key, credentials[0].storm_api_key);
     }
 }
+
+/// A million unauthenticated publish attempts once went to the engine unmetered: past
+/// `publish_attempts_per_minute` from one address they are answered 429 before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_attempts_are_metered_per_address() {
+    let address =
+        start(Config { publish_attempts_per_minute: 3, ..config(":memory:".into()) }).await;
+    let http = reqwest::Client::new();
+    let attempt = || {
+        http.post(format!("http://{address}/_emulator/applications/live/publish"))
+            .json(&json!({"streamKey": "cam", "credentials": {"type": "none"}}))
+            .send()
+    };
+    for _ in 0..3 {
+        assert_eq!(attempt().await.unwrap().status(), 200);
+    }
+    let refused = attempt().await.unwrap();
+    assert_eq!(refused.status(), 429);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({"message": "Too many publish attempts from this address, try again later"})
+    );
+    // Other operations from the same address are not metered by it.
+    let read = http
+        .get(format!("http://{address}/api/live_streams"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), 200);
+}
+
+/// A 1 MiB name or tens of thousands of `authUsers` were once stored, and slowed every reader: past
+/// `max_name_bytes` and `max_auth_users` they are a 400 naming the field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_and_user_lists_have_a_size_limit() {
+    let mut config = Config { max_name_bytes: 16, ..config(":memory:".into()) };
+    config.storm.max_auth_users = 2;
+    let address = start(config).await;
+    let http = reqwest::Client::new();
+    let long = "n".repeat(17);
+    let answer = |request: reqwest::RequestBuilder| async move {
+        let response = request.send().await.unwrap();
+        (response.status().as_u16(), response.json::<Value>().await.unwrap())
+    };
+    let (status, body) = answer(
+        http.post(format!("http://{address}/api/live_streams"))
+            .bearer_auth(TOKEN)
+            .json(&json!({"name": long})),
+    )
+    .await;
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (400, Some("name: longer than the limit of 16 bytes"))
+    );
+    let (status, body) = answer(
+        http.post(format!("http://{address}/api/applications"))
+            .header("x-api-key", API_KEY)
+            .json(&json!({"data": {"attributes": {"name": long, "type": "mono"}}})),
+    )
+    .await;
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (400, Some("data.attributes.name: longer than the limit of 16 bytes"))
+    );
+    let users: Vec<Value> =
+        (0..3).map(|n| json!({"username": format!("user{n}"), "password": "pw"})).collect();
+    let (status, body) = answer(
+        http.patch(format!("http://{address}/api/applications/live/settings/ingest"))
+            .header("x-api-key", API_KEY)
+            .json(&json!({"data": {"attributes": {"authorizationEnabled": true, "authType": "local", "authUsers": users}}})),
+    )
+    .await;
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (400, Some("data.attributes.authUsers: more than the limit of 2 entries"))
+    );
+    // Within the limits, the same requests pass.
+    let (status, _) = answer(
+        http.post(format!("http://{address}/api/live_streams"))
+            .bearer_auth(TOKEN)
+            .json(&json!({"name": "n".repeat(16)})),
+    )
+    .await;
+    assert_eq!(status, 200);
+}
