@@ -43,11 +43,25 @@ pub struct ConformanceLayer {
     config: Arc<Config>,
 }
 
-#[derive(Debug)]
 struct Config {
     apis: Vec<Api>,
     responses: bool,
     body_limit: usize,
+    authenticated: Option<Arc<Authenticated>>,
+}
+
+/// Whether a request to an operation carries credentials its server accepts.
+type Authenticated = dyn Fn(Api, &str, &axum::http::HeaderMap) -> bool + Send + Sync;
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("apis", &self.apis)
+            .field("responses", &self.responses)
+            .field("body_limit", &self.body_limit)
+            .field("authenticates_first", &self.authenticated.is_some())
+            .finish()
+    }
 }
 
 impl ConformanceLayer {
@@ -65,12 +79,36 @@ impl ConformanceLayer {
     pub fn apis(apis: impl IntoIterator<Item = Api>) -> Self {
         Catalog::get();
         let apis = apis.into_iter().collect();
-        Self { config: Arc::new(Config { apis, responses: false, body_limit: 1024 * 1024 }) }
+        Self {
+            config: Arc::new(Config {
+                apis,
+                responses: false,
+                body_limit: 1024 * 1024,
+                authenticated: None,
+            }),
+        }
     }
 
     /// Also validate every response (meant for tests and debug runs: it buffers every response).
     pub fn validate_responses(self, yes: bool) -> Self {
         Self { config: Arc::new(Config { responses: yes, ..self.config.as_ref().clone_config() }) }
+    }
+
+    /// Checks credentials before bodies: `authenticated(api, operation_id, headers)` says whether the
+    /// request carries credentials the server accepts, and a request it refuses is passed on
+    /// unread, so that the server answers its 401 and an unauthenticated client learns nothing about
+    /// what a valid body looks like. The check must be the server's own (the server still makes it).
+    pub fn authenticate_first(
+        self,
+        authenticated: impl Fn(Api, &str, &axum::http::HeaderMap) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        let authenticated: Arc<Authenticated> = Arc::new(authenticated);
+        Self {
+            config: Arc::new(Config {
+                authenticated: Some(authenticated),
+                ..self.config.as_ref().clone_config()
+            }),
+        }
     }
 
     /// The largest request body the layer reads to validate; a larger one is answered 413. Default
@@ -84,7 +122,12 @@ impl ConformanceLayer {
 
 impl Config {
     fn clone_config(&self) -> Config {
-        Config { apis: self.apis.clone(), responses: self.responses, body_limit: self.body_limit }
+        Config {
+            apis: self.apis.clone(),
+            responses: self.responses,
+            body_limit: self.body_limit,
+            authenticated: self.authenticated.clone(),
+        }
     }
 
     /// The operation a request is, and the API it belongs to.
@@ -145,6 +188,13 @@ where
                 return inner.call(request).await;
             };
             let content_type = request.headers().get(CONTENT_TYPE).cloned();
+            let authenticated = config
+                .authenticated
+                .as_ref()
+                .is_none_or(|check| check(api, operation.id(), request.headers()));
+            if !authenticated {
+                return inner.call(request).await;
+            }
             let request = match (operation.request(), may_be_json(content_type.as_ref())) {
                 (Some(schema), true) => {
                     let too_large = || {

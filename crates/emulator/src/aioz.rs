@@ -66,11 +66,17 @@ impl Aioz {
         }
     }
 
-    /// The account the credentials identify, and the rate-limit headers after counting this request.
-    fn admit(&self, credentials: &Credentials) -> Result<(String, ResponseHeaders), Refusal> {
-        // Secrets are compared in constant time; a public key is not a secret.
+    /// Whether the credentials identify an account; counts nothing. The conformance layer asks
+    /// before it reads a body, so an unknown caller is answered 401 without learning about bodies.
+    pub(crate) fn knows(&self, credentials: &Credentials) -> bool {
+        self.account(credentials).is_some()
+    }
+
+    /// The account the credentials identify. Secrets are compared in constant time; a public key
+    /// is not a secret.
+    fn account(&self, credentials: &Credentials) -> Option<&AiozAccount> {
         let same = streamspec_ingest_auth::secrets_match;
-        let account = self.accounts.iter().find(|account| match credentials {
+        self.accounts.iter().find(|account| match credentials {
             Credentials::BearerAuth { token } => same(token.expose(), &account.token),
             Credentials::StreamPublicKeyAndStreamSecretKey {
                 stream_public_key,
@@ -82,8 +88,12 @@ impl Aioz {
             Credentials::BasicAuth { username, password } => {
                 *username == account.public_key && same(password.expose(), &account.secret_key)
             }
-        });
-        let Some(account) = account else {
+        })
+    }
+
+    /// The account the credentials identify, and the rate-limit headers after counting this request.
+    fn admit(&self, credentials: &Credentials) -> Result<(String, ResponseHeaders), Refusal> {
+        let Some(account) = self.account(credentials) else {
             return Err(Refusal::Unauthorized(self.headers(u32::MAX, Duration::from_secs(60))));
         };
         let (counted, used, reset) = self.windows.count(account.user_id.clone(), self.limit);

@@ -91,11 +91,28 @@ impl Emulator {
             streamspec_server::adapter::with_envelope::<streamspec_server::emulator::Envelope>(
                 streamspec_server::emulator::routes(publishing, RouterOptions::default()),
             );
+        let (aioz_credentials, storm_credentials) = (aioz.clone(), storm.clone());
         let mut router =
             streamspec_server::both(aioz, storm, RouterOptions::default()).merge(emulator_routes);
         if config.validate_requests {
-            router =
-                router.layer(ConformanceLayer::apis(Api::ALL).validate_responses(config.debug));
+            // Credentials before bodies, with the handlers' own checks: a caller the API does not
+            // know gets its 401, not a detailed 400 about the body it sent.
+            let authenticated =
+                move |api: Api, operation: &str, headers: &axum::http::HeaderMap| match api {
+                    Api::Aioz => streamspec_server::aioz::Credentials::from_headers(headers)
+                        .is_ok_and(|credentials| aioz_credentials.knows(&credentials)),
+                    Api::Storm => {
+                        operation == "login"
+                            || streamspec_server::storm::Credentials::from_headers(headers)
+                                .is_ok_and(|credentials| storm_credentials.authorized(&credentials))
+                    }
+                    Api::Emulator => true,
+                };
+            router = router.layer(
+                ConformanceLayer::apis(Api::ALL)
+                    .validate_responses(config.debug)
+                    .authenticate_first(authenticated),
+            );
         }
         let front = Arc::new(Front {
             login_limit: LoginLimit::default(),

@@ -181,7 +181,7 @@ impl Storm {
     }
 
     /// A valid token of a user who still exists, or the API key (compared in constant time).
-    fn authorized(&self, credentials: &Credentials) -> bool {
+    pub(crate) fn authorized(&self, credentials: &Credentials) -> bool {
         match credentials {
             Credentials::BearerAuth { token } => {
                 jsonwebtoken::decode::<Claims>(

@@ -117,7 +117,8 @@ async fn malformed_bodies_get_a_4xx_that_names_the_problem() {
     let trailing = br#"{"data":{"attributes":{"authorizationEnabled":true}}} x"#;
     let (status, body) = tokio::task::spawn_blocking(move || {
         let head = post_head("/api/applications/live/settings/ingest", trailing.len(), "")
-            .replace("POST", "PATCH");
+            .replace("POST", "PATCH")
+            .replace(&format!("Authorization: Bearer {TOKEN}"), &format!("X-Api-Key: {API_KEY}"));
         raw(address, &head, trailing)
     })
     .await
@@ -164,13 +165,25 @@ async fn malformed_bodies_get_a_4xx_that_names_the_problem() {
     let big = br#"{"data": {"attributes": {"authUsers": [{"token": "t", "expire": 99999999999999999999}]}}}"#;
     let (status, body) = tokio::task::spawn_blocking(move || {
         let head = post_head("/api/applications/live/settings/ingest", big.len(), "")
-            .replace("POST", "PATCH");
+            .replace("POST", "PATCH")
+            .replace(&format!("Authorization: Bearer {TOKEN}"), &format!("X-Api-Key: {API_KEY}"));
         raw(address, &head, big)
     })
     .await
     .unwrap();
-    assert_eq!(status, 400, "the layer validates before anything else: {body}");
+    assert_eq!(status, 400, "the layer validates before the handler: {body}");
     assert!(message(&body).starts_with("`data.attributes.authUsers.0`"), "{body}");
+    // Without credentials the same body is a 401: nothing about bodies is told to an unknown caller.
+    let (status, body) = tokio::task::spawn_blocking(move || {
+        let head = post_head("/api/applications/live/settings/ingest", big.len(), "")
+            .replace("POST", "PATCH")
+            .replace(&format!("Authorization: Bearer {TOKEN}\r\n"), "");
+        raw(address, &head, big)
+    })
+    .await
+    .unwrap();
+    assert_eq!(status, 401, "credentials before bodies: {body}");
+    assert!(!body.contains("authUsers"), "{body}");
 
     // Headers over the limit: 431 in the envelope, before anything reads them.
     let (status, body) = tokio::task::spawn_blocking(move || {
