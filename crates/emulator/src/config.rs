@@ -12,7 +12,7 @@
 //! debug = false            # also validate every response against the spec
 //! request_timeout_secs = 30 # a request slower than this, its body included, is answered 408
 //! header_timeout_secs = 10  # a request head slower than this, or a connection idle this long, is closed
-//! max_connections = 512     # open connections at once; one more is closed as soon as it is accepted
+//! max_connections = 4096    # open connections at once (kept under the open-files limit); one more is closed
 //! validate_requests = true  # false only to measure what the conformance layer costs
 //!
 //! [[aioz_accounts]]
@@ -72,7 +72,8 @@ pub struct Config {
     /// a keep-alive one that stays idle included, is closed.
     pub header_timeout_secs: u64,
     /// How many connections may be open at once; one more is closed as soon as it is accepted.
-    /// Below the usual limit of 1,024 file descriptors, with room for the database and the log.
+    /// Lowered at start to what the process's open-files limit holds, with room for the database
+    /// and the log (the binary raises that limit to its maximum first).
     pub max_connections: usize,
     /// Validate every request against the spec (the default). Off only to measure what validation
     /// costs: the adapter still refuses what it cannot decode, but not what breaks a rule of the spec.
@@ -96,7 +97,7 @@ impl Default for Config {
             debug: false,
             request_timeout_secs: 30,
             header_timeout_secs: 10,
-            max_connections: 512,
+            max_connections: 4096,
             validate_requests: true,
             aioz_accounts: Vec::new(),
             storm: StormConfig::default(),

@@ -34,6 +34,30 @@ pub(crate) struct ConnectionLimits {
     pub(crate) shutdown_grace: Duration,
 }
 
+/// File descriptors kept for what is not a client connection: the database, its readers, the log.
+const RESERVED_DESCRIPTORS: u64 = 64;
+
+/// Raises this process's limit on open files as far as it may go (its hard limit), so that a few
+/// thousand idle clients cannot exhaust it, and answers the limit now in force.
+pub fn raise_open_files_limit() -> std::io::Result<u64> {
+    rlimit::increase_nofile_limit(u64::MAX)
+}
+
+/// `max_connections`, lowered where the limit on open files would not hold that many connections
+/// beside the database and the log.
+pub(crate) fn connection_ceiling(max_connections: usize) -> usize {
+    let limit = rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(u64::MAX, |(soft, _)| soft);
+    let room = usize::try_from(limit.saturating_sub(RESERVED_DESCRIPTORS)).unwrap_or(usize::MAX);
+    if room < max_connections {
+        tracing::warn!(
+            max_connections,
+            open_files_limit = limit,
+            "max_connections is lowered to what the open-files limit holds"
+        );
+    }
+    max_connections.min(room).max(1)
+}
+
 /// The ceiling on open connections, shared by every thread that serves them.
 #[derive(Debug, Clone)]
 pub(crate) struct Admission(Arc<Semaphore>);

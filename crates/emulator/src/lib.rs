@@ -11,6 +11,8 @@ pub mod store;
 
 mod aioz;
 mod connections;
+
+pub use connections::raise_open_files_limit;
 mod publish;
 mod storm;
 mod threads;
@@ -124,7 +126,7 @@ impl Emulator {
         let router = router.layer(axum::middleware::from_fn_with_state(front, front_door));
         let limits = connections::ConnectionLimits {
             header_timeout: Duration::from_secs(config.header_timeout_secs),
-            max_connections: config.max_connections,
+            max_connections: connections::connection_ceiling(config.max_connections),
             // Every request in flight has at most the request time limit left.
             shutdown_grace: Duration::from_secs(config.request_timeout_secs),
         };

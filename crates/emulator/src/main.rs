@@ -63,6 +63,12 @@ async fn main() -> anyhow::Result<()> {
     config.db = args.db.unwrap_or(config.db);
     config.debug |= args.debug;
 
+    // Idle clients cost a file descriptor each: take every one the system allows before anything
+    // else opens one, so the connection ceiling can be as high as configured.
+    match streamspec_emulator::raise_open_files_limit() {
+        Ok(limit) => tracing::debug!(limit, "open-files limit"),
+        Err(error) => tracing::warn!(%error, "the open-files limit could not be read or raised"),
+    }
     let emulator = Emulator::new(&config)?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
