@@ -50,8 +50,21 @@ struct Config {
     authenticated: Option<Arc<Authenticated>>,
 }
 
-/// Whether a request to an operation carries credentials its server accepts.
-type Authenticated = dyn Fn(Api, &str, &axum::http::HeaderMap) -> bool + Send + Sync;
+/// What a server makes of a request's credentials, before anything reads its body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Authentication {
+    /// The operation needs none, or the credentials are accepted: the body is validated.
+    Accepted,
+    /// No credentials at all: the request is passed on unread, and the server answers its own 401
+    /// (which says what to send).
+    Missing,
+    /// Credentials the server does not accept: answered 401 in the API's envelope with this message,
+    /// before the body is read.
+    Refused(String),
+}
+
+/// The server's own credential check, for [`ConformanceLayer::authenticate_first`].
+type Authenticated = dyn Fn(Api, &str, &axum::http::HeaderMap) -> Authentication + Send + Sync;
 
 impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -94,13 +107,15 @@ impl ConformanceLayer {
         Self { config: Arc::new(Config { responses: yes, ..self.config.as_ref().clone_config() }) }
     }
 
-    /// Checks credentials before bodies: `authenticated(api, operation_id, headers)` says whether the
-    /// request carries credentials the server accepts, and a request it refuses is passed on
-    /// unread, so that the server answers its 401 and an unauthenticated client learns nothing about
-    /// what a valid body looks like. The check must be the server's own (the server still makes it).
+    /// Checks credentials before bodies, so that an unauthenticated client learns nothing about what
+    /// a valid body looks like: `authenticated(api, operation_id, headers)` is the server's own
+    /// check ([`Authentication`]); the server still makes it too.
     pub fn authenticate_first(
         self,
-        authenticated: impl Fn(Api, &str, &axum::http::HeaderMap) -> bool + Send + Sync + 'static,
+        authenticated: impl Fn(Api, &str, &axum::http::HeaderMap) -> Authentication
+        + Send
+        + Sync
+        + 'static,
     ) -> Self {
         let authenticated: Arc<Authenticated> = Arc::new(authenticated);
         Self {
@@ -188,12 +203,16 @@ where
                 return inner.call(request).await;
             };
             let content_type = request.headers().get(CONTENT_TYPE).cloned();
-            let authenticated = config
-                .authenticated
-                .as_ref()
-                .is_none_or(|check| check(api, operation.id(), request.headers()));
-            if !authenticated {
-                return inner.call(request).await;
+            let authentication = match &config.authenticated {
+                Some(check) => check(api, operation.id(), request.headers()),
+                None => Authentication::Accepted,
+            };
+            match authentication {
+                Authentication::Accepted => {}
+                Authentication::Missing => return inner.call(request).await,
+                Authentication::Refused(message) => {
+                    return Ok(in_envelope(api, StatusCode::UNAUTHORIZED, &message));
+                }
             }
             let request = match (operation.request(), may_be_json(content_type.as_ref())) {
                 (Some(schema), true) => {

@@ -99,16 +99,37 @@ impl Emulator {
         if config.validate_requests {
             // Credentials before bodies, with the handlers' own checks: a caller the API does not
             // know gets its 401, not a detailed 400 about the body it sent.
+            use streamspec_conformance::layer::Authentication;
             let authenticated =
-                move |api: Api, operation: &str, headers: &axum::http::HeaderMap| match api {
-                    Api::Aioz => streamspec_server::aioz::Credentials::from_headers(headers)
-                        .is_ok_and(|credentials| aioz_credentials.knows(&credentials)),
-                    Api::Storm => {
-                        operation == "login"
-                            || streamspec_server::storm::Credentials::from_headers(headers)
-                                .is_ok_and(|credentials| storm_credentials.authorized(&credentials))
+                move |api: Api, operation: &str, headers: &axum::http::HeaderMap| {
+                    // The handlers' own checks and 401 messages; no credentials at all are left to the
+                    // adapter, whose 401 says what to send.
+                    let judge = |known: bool, refusal: &str| match known {
+                        true => Authentication::Accepted,
+                        false => Authentication::Refused(refusal.to_owned()),
+                    };
+                    match api {
+                        Api::Aioz => {
+                            match streamspec_server::aioz::Credentials::from_headers(headers) {
+                                Ok(credentials) => judge(
+                                    aioz_credentials.knows(&credentials),
+                                    "invalid credentials",
+                                ),
+                                Err(_) => Authentication::Missing,
+                            }
+                        }
+                        Api::Storm if operation == "login" => Authentication::Accepted,
+                        Api::Storm => {
+                            match streamspec_server::storm::Credentials::from_headers(headers) {
+                                Ok(credentials) => judge(
+                                    storm_credentials.authorized(&credentials),
+                                    "Invalid or missing token",
+                                ),
+                                Err(_) => Authentication::Missing,
+                            }
+                        }
+                        Api::Emulator => Authentication::Accepted,
                     }
-                    Api::Emulator => true,
                 };
             router = router.layer(
                 ConformanceLayer::apis(Api::ALL)

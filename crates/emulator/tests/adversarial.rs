@@ -184,6 +184,18 @@ async fn malformed_bodies_get_a_4xx_that_names_the_problem() {
     .unwrap();
     assert_eq!(status, 401, "credentials before bodies: {body}");
     assert!(!body.contains("authUsers"), "{body}");
+    // With credentials the server does not accept, the same: a 401 before the body is read.
+    let (status, body) = tokio::task::spawn_blocking(move || {
+        let head = post_head("/api/applications/live/settings/ingest", big.len(), "")
+            .replace("POST", "PATCH")
+            .replace(&format!("Authorization: Bearer {TOKEN}"), "X-Api-Key: not-the-api-key");
+        raw(address, &head, big)
+    })
+    .await
+    .unwrap();
+    assert_eq!((status, message(&body).as_str()), (401, "Invalid or missing token"));
+    let (status, body) = send_as(address, "Bearer not-a-token", br#"{"name": 5}"#).await;
+    assert_eq!((status, message(&body).as_str()), (401, "invalid credentials"));
 
     // Headers over the limit: 431 in the envelope, before anything reads them.
     let (status, body) = tokio::task::spawn_blocking(move || {
@@ -879,4 +891,11 @@ async fn names_and_user_lists_have_a_size_limit() {
     )
     .await;
     assert_eq!(status, 200);
+}
+
+/// A create with `authorization` in place of the account's.
+async fn send_as(address: SocketAddr, authorization: &str, body: &'static [u8]) -> (u16, String) {
+    let head = post_head("/api/live_streams", body.len(), "")
+        .replace(&format!("Bearer {TOKEN}"), authorization);
+    tokio::task::spawn_blocking(move || raw(address, &head, body)).await.unwrap()
 }
