@@ -115,14 +115,7 @@ async fn malformed_bodies_get_a_4xx_that_names_the_problem() {
 
     // The body ends where its value ends: trailing bytes are refused, not stored unchecked.
     let trailing = br#"{"data":{"attributes":{"authorizationEnabled":true}}} x"#;
-    let (status, body) = tokio::task::spawn_blocking(move || {
-        let head = post_head("/api/applications/live/settings/ingest", trailing.len(), "")
-            .replace("POST", "PATCH")
-            .replace(&format!("Authorization: Bearer {TOKEN}"), &format!("X-Api-Key: {API_KEY}"));
-        raw(address, &head, trailing)
-    })
-    .await
-    .unwrap();
+    let (status, body) = patch_ingest(address, &format!("X-Api-Key: {API_KEY}"), trailing).await;
     assert_eq!(
         (status, message(&body).as_str()),
         (400, "the body is not valid JSON: trailing characters at line 1 column 55")
@@ -130,14 +123,8 @@ async fn malformed_bodies_get_a_4xx_that_names_the_problem() {
 
     // A password in `requestURL` would be answered back and sent on: refused, pointing at `apiKey`.
     let with_password = br#"{"data":{"attributes":{"authorizationEnabled":true,"authType":"request","requestURL":"http://user:pw@127.0.0.1:9/check/${streamKey}"}}}"#;
-    let (status, body) = tokio::task::spawn_blocking(move || {
-        let head = post_head("/api/applications/live/settings/ingest", with_password.len(), "")
-            .replace("POST", "PATCH")
-            .replace(&format!("Authorization: Bearer {TOKEN}"), &format!("X-Api-Key: {API_KEY}"));
-        raw(address, &head, with_password)
-    })
-    .await
-    .unwrap();
+    let (status, body) =
+        patch_ingest(address, &format!("X-Api-Key: {API_KEY}"), with_password).await;
     assert_eq!(status, 400, "{body}");
     assert!(message(&body).starts_with("data.attributes.requestURL: `requestURL` must not carry a username or password: send the authorization service's key as `apiKey`"), "{body}");
     assert!(!body.contains("pw@"), "{body}");
@@ -163,36 +150,15 @@ async fn malformed_bodies_get_a_4xx_that_names_the_problem() {
         (400, "query parameter `limit`: `99999999999999999999` is not an integer")
     );
     let big = br#"{"data": {"attributes": {"authUsers": [{"token": "t", "expire": 99999999999999999999}]}}}"#;
-    let (status, body) = tokio::task::spawn_blocking(move || {
-        let head = post_head("/api/applications/live/settings/ingest", big.len(), "")
-            .replace("POST", "PATCH")
-            .replace(&format!("Authorization: Bearer {TOKEN}"), &format!("X-Api-Key: {API_KEY}"));
-        raw(address, &head, big)
-    })
-    .await
-    .unwrap();
+    let (status, body) = patch_ingest(address, &format!("X-Api-Key: {API_KEY}"), big).await;
     assert_eq!(status, 400, "the layer validates before the handler: {body}");
     assert!(message(&body).starts_with("`data.attributes.authUsers.0`"), "{body}");
     // Without credentials the same body is a 401: nothing about bodies is told to an unknown caller.
-    let (status, body) = tokio::task::spawn_blocking(move || {
-        let head = post_head("/api/applications/live/settings/ingest", big.len(), "")
-            .replace("POST", "PATCH")
-            .replace(&format!("Authorization: Bearer {TOKEN}\r\n"), "");
-        raw(address, &head, big)
-    })
-    .await
-    .unwrap();
+    let (status, body) = patch_ingest(address, "", big).await;
     assert_eq!(status, 401, "credentials before bodies: {body}");
     assert!(!body.contains("authUsers"), "{body}");
     // With credentials the server does not accept, the same: a 401 before the body is read.
-    let (status, body) = tokio::task::spawn_blocking(move || {
-        let head = post_head("/api/applications/live/settings/ingest", big.len(), "")
-            .replace("POST", "PATCH")
-            .replace(&format!("Authorization: Bearer {TOKEN}"), "X-Api-Key: not-the-api-key");
-        raw(address, &head, big)
-    })
-    .await
-    .unwrap();
+    let (status, body) = patch_ingest(address, "X-Api-Key: not-the-api-key", big).await;
     assert_eq!((status, message(&body).as_str()), (401, "Invalid or missing token"));
     let (status, body) = send_as(address, "Bearer not-a-token", br#"{"name": 5}"#).await;
     assert_eq!((status, message(&body).as_str()), (401, "invalid credentials"));
@@ -891,6 +857,25 @@ async fn names_and_user_lists_have_a_size_limit() {
     )
     .await;
     assert_eq!(status, 200);
+}
+
+/// A raw `PATCH` of the ingest settings of `live`, with `credentials` as its one credential header
+/// line (or none when empty).
+async fn patch_ingest(
+    address: SocketAddr,
+    credentials: &str,
+    body: &'static [u8],
+) -> (u16, String) {
+    let head = post_head("/api/applications/live/settings/ingest", body.len(), "")
+        .replace("POST", "PATCH")
+        .replace(
+            &format!("Authorization: Bearer {TOKEN}\r\n"),
+            &match credentials {
+                "" => String::new(),
+                line => format!("{line}\r\n"),
+            },
+        );
+    tokio::task::spawn_blocking(move || raw(address, &head, body)).await.unwrap()
 }
 
 /// A create with `authorization` in place of the account's.
