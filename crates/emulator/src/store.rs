@@ -425,8 +425,13 @@ fn migrate(connection: &Connection) -> Result<()> {
     }
 }
 
+/// How long a statement waits for another process's lock before it fails. As long as a request may
+/// take by default: a lock held for seconds delays the requests that need it, and only one held past
+/// their time limit makes them fail (with a 408 from the limit, not a 500 from the database).
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 fn configure(connection: &Connection) -> rusqlite::Result<()> {
-    connection.busy_timeout(std::time::Duration::from_secs(5))?;
+    connection.busy_timeout(BUSY_TIMEOUT)?;
     connection.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     Ok(())
 }
