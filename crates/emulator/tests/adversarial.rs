@@ -322,8 +322,8 @@ async fn a_locked_database_delays_requests_but_fails_none() {
     locked_for(Duration::from_millis(700)).await;
 }
 
-/// A lock held past SQLite's old 5 s busy timeout once turned the waiting writes into 500s; they are
-/// delayed instead, as long as the request time limit allows.
+/// A lock held for seconds, past SQLite's default busy timeout, delays the waiting writes rather than
+/// failing them, as long as the request time limit allows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_locked_for_seconds_still_fails_no_write() {
     locked_for(Duration::from_secs(6)).await;
@@ -470,9 +470,8 @@ password = "password-SECRET-4"
     assert!(!log.contains("eyJ"), "a JWT reached the log:\n{log}");
 }
 
-/// A `fileURL` naming a FIFO or a device once froze the serving threads (a blocking, unbounded read
-/// in the handler) or grew the process by the size of the device's stream. Now the attempts are
-/// denied at once and a read beside them is answered.
+/// A `fileURL` naming a FIFO or a device blocks nothing: the attempts are denied at once (nothing
+/// is read from it) and a read beside them is answered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fifo_or_a_device_as_the_authorization_file_blocks_nothing() {
     let address = start(config(":memory:".into())).await;
@@ -506,8 +505,8 @@ async fn a_fifo_or_a_device_as_the_authorization_file_blocks_nothing() {
     }
 }
 
-/// Unauthenticated attempts with new stream keys once grew the sessions without bound: past the
-/// configured ceiling they are denied `session_limit`, and ending a session makes room.
+/// Unauthenticated attempts with new stream keys stop at the configured ceiling of live sessions:
+/// past it they are denied `session_limit`, and ending a session makes room.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_publish_flood_stops_at_the_session_limit() {
     let mut config = config(":memory:".into());
@@ -538,9 +537,9 @@ async fn a_publish_flood_stops_at_the_session_limit() {
     assert_eq!(publish("flood-after".into()).await["decision"], "allow");
 }
 
-/// `requestURL` once accepted any address, and a publish then carried the API key there: now the
-/// settings API refuses an address the configuration does not allow (loopback by default; link-local
-/// and metadata addresses never), in whatever spelling.
+/// The settings API refuses a `requestURL` whose address the configuration does not allow (loopback
+/// by default; link-local and metadata addresses never), in whatever spelling, so no publish can
+/// send the API key there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_url_reaches_only_allowed_destinations() {
     let address = start(config(":memory:".into())).await;
@@ -597,9 +596,8 @@ fn tight_limits() -> Config {
     Config { header_timeout_secs: 1, max_connections: 6, ..config(":memory:".into()) }
 }
 
-/// Slowloris connections (a header byte now and then) and idle sockets once stayed open for good:
-/// now a request head must arrive within `header_timeout_secs`, and an idle connection is closed
-/// after as long.
+/// A request head must arrive within `header_timeout_secs`, and a connection idle that long is closed,
+/// so slowloris connections (a header byte now and then) and idle sockets cannot stay open.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_heads_and_idle_connections_are_closed() {
     let address = start(tight_limits()).await;
@@ -630,8 +628,8 @@ async fn slow_heads_and_idle_connections_are_closed() {
     .unwrap();
 }
 
-/// Thousands of idle sockets once locked out every request: past `max_connections` a new
-/// connection is closed at once, and a place frees when a connection closes.
+/// Past `max_connections` a new connection is closed at once, and a place frees when a connection
+/// closes, so idle sockets cannot exhaust the process's file descriptors.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_past_the_ceiling_are_closed_at_once() {
     let address = start(Config { header_timeout_secs: 30, ..tight_limits() }).await;
@@ -651,8 +649,7 @@ async fn connections_past_the_ceiling_are_closed_at_once() {
     .unwrap();
 }
 
-/// A shutdown once waited for ever on half-sent heads: now they are cut off by the head deadline,
-/// and the server stops.
+/// A shutdown does not wait on half-sent heads: the head deadline cuts them off, and the server stops.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_does_not_wait_on_half_sent_heads() {
     let emulator = Emulator::new(&tight_limits()).unwrap();
@@ -676,8 +673,8 @@ async fn shutdown_does_not_wait_on_half_sent_heads() {
     drop(half_sent);
 }
 
-/// A Storm token once stayed good after its user was removed from the configuration (its signature
-/// still checks out): now it is refused with the user.
+/// A Storm token is refused once its user is gone from the configuration, though its signature
+/// still checks out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_ends_with_its_user() {
     let db = temp_db("removed-user");
@@ -710,8 +707,8 @@ async fn a_token_ends_with_its_user() {
     assert_eq!(settings(address).await.unwrap().status(), 401);
 }
 
-/// A `Content-Length` over the limit, with no body after it, once waited for the request time
-/// limit (a 408 after 30 s): it is answered 413 at once.
+/// A `Content-Length` over the limit is answered 413 at once, without waiting for a body that may
+/// never come.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_declared_length_over_the_limit_is_413_at_once() {
     let address = start(config(":memory:".into())).await;
@@ -729,8 +726,8 @@ async fn a_declared_length_over_the_limit_is_413_at_once() {
     );
 }
 
-/// An empty file where the database should be once started afresh with new credentials, and a
-/// database from a newer emulator was accepted: both are refused with a message that says why.
+/// An empty file where the database should be, and a database from a newer emulator, are refused
+/// with a message that says why: neither starts afresh with new credentials.
 #[test]
 fn an_empty_file_or_a_newer_database_is_refused() {
     let empty = temp_db("empty");
@@ -745,8 +742,8 @@ fn an_empty_file_or_a_newer_database_is_refused() {
     assert!(error.contains("schema version 99, newer than this emulator's"), "{error}");
 }
 
-/// Several emulators starting at once on one new database once raced the migrations (most failed)
-/// or kept different generated credentials: now they all start, with the same credentials.
+/// Several emulators starting at once on one new database all start, having migrated it once, and
+/// agree on its generated credentials.
 #[test]
 fn emulators_starting_together_agree() {
     let db = temp_db("together");
@@ -765,8 +762,8 @@ fn emulators_starting_together_agree() {
     }
 }
 
-/// A million unauthenticated publish attempts once went to the engine unmetered: past
-/// `publish_attempts_per_minute` from one address they are answered 429 before it.
+/// Publish attempts are metered per client address: past `publish_attempts_per_minute` they are
+/// answered 429 before they reach the engine.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publish_attempts_are_metered_per_address() {
     let address =
@@ -797,8 +794,8 @@ async fn publish_attempts_are_metered_per_address() {
     assert_eq!(read.status(), 200);
 }
 
-/// A 1 MiB name or tens of thousands of `authUsers` were once stored, and slowed every reader: past
-/// `max_name_bytes` and `max_auth_users` they are a 400 naming the field.
+/// Names longer than `max_name_bytes` and more `authUsers` than `max_auth_users` are a 400 naming the
+/// field: no huge value is stored to slow every reader.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn names_and_user_lists_have_a_size_limit() {
     let mut config = Config { max_name_bytes: 16, ..config(":memory:".into()) };

@@ -581,8 +581,7 @@ async fn a_file_that_is_not_a_small_regular_file_denies_at_once() {
     }
 }
 
-/// A flood of attempts with new stream keys once grew the sessions without bound; now each
-/// application, and the server, has a ceiling, and an ended session makes room again.
+/// Live sessions have a ceiling in each application and in all; an ended session makes room again.
 async fn live_sessions_are_bounded_per_application_and_in_all() {
     let authorizer =
         Authorizer::builder().max_sessions(3).max_sessions_per_application(2).build().unwrap();
@@ -615,9 +614,8 @@ async fn live_sessions_are_bounded_per_application_and_in_all() {
     assert!(DenyReason::SessionLimit.to_string().contains("live sessions"));
 }
 
-/// `request` once called any address, the API key with it; now it calls only where the destinations
-/// allow, checked on the address a call connects to: a name is resolved first, and an address in
-/// any spelling is read as the address it is.
+/// `request` calls only where the destinations allow, checked on the address a call connects to:
+/// a name is resolved first, and an address in any spelling is read as the address it is.
 #[tokio::test]
 async fn request_calls_only_allowed_destinations() {
     let (address, service) = serve_service().await;
