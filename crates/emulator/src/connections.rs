@@ -105,7 +105,7 @@ impl Incoming for Direct {
                         return Some(Accepted { stream, peer, permit });
                     }
                 }
-                Err(error) if crate::threads::is_connection_error(&error) => {}
+                Err(error) if is_connection_error(&error) => {}
                 Err(error) => {
                     // Out of file descriptors, say: accepting again at once would fail again.
                     tracing::error!(%error, "accepting a connection");
@@ -114,6 +114,12 @@ impl Incoming for Direct {
             }
         }
     }
+}
+
+/// An error of one connection, which the next accept does not share.
+fn is_connection_error(error: &std::io::Error) -> bool {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    matches!(error.kind(), ConnectionRefused | ConnectionAborted | ConnectionReset)
 }
 
 /// Serves `router` on every connection `incoming` yields until `shutdown` completes; then lets the

@@ -11,11 +11,11 @@ pub mod store;
 
 mod aioz;
 mod connections;
-
-pub use connections::raise_open_files_limit;
 mod publish;
 mod storm;
 mod threads;
+
+pub use connections::raise_open_files_limit;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -297,7 +297,8 @@ impl Front {
     }
 }
 
-/// Fixed one-minute windows of counted events per key: both rate limits use it.
+/// Fixed one-minute windows of counted events per key: every rate limit uses it (AIOZ's per account,
+/// logins and publish attempts per address).
 #[derive(Debug)]
 pub(crate) struct MinuteWindows<K> {
     /// Each key's window, and when windows that ended were last swept out.

@@ -577,7 +577,7 @@ impl Storage for Sqlite {
             let Some(mut key) = select_key(c, &account, &id)? else {
                 return Ok(None);
             };
-            let (name, save) = (name.unwrap_or(key.name.clone()), save.unwrap_or(key.save));
+            let (name, save) = (name.unwrap_or_else(|| key.name.clone()), save.unwrap_or(key.save));
             c.prepare_cached(
                 "UPDATE live_stream_keys SET name = ?3, save = ?4, updated_at = ?5
                  WHERE account = ?1 AND id = ?2",

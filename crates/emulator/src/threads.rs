@@ -9,13 +9,12 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
-use std::time::Duration;
 
 use streamspec_server::axum;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
 
-use crate::connections::{Accepted, Admission, ConnectionLimits, Incoming};
+use crate::connections::{Accepted, Admission, ConnectionLimits, Direct, Incoming};
 
 /// The client's address, as the login limit reads it, for whichever way the emulator serves.
 #[derive(Debug, Clone, Copy)]
@@ -54,7 +53,7 @@ pub(crate) async fn serve(
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let admission = Admission::new(limits.max_connections);
+    let mut incoming = Direct { listener, admission: Admission::new(limits.max_connections) };
     let (stop, stopped) = watch::channel(false);
     let mut queues = Vec::with_capacity(threads.get());
     let mut workers = Vec::with_capacity(threads.get());
@@ -81,28 +80,23 @@ pub(crate) async fn serve(
     let mut shutdown = std::pin::pin!(shutdown);
     let mut outcome = Ok(());
     for turn in (0..queues.len()).cycle() {
+        // Admitted here, under the one ceiling, before any thread takes the connection.
         let accepted = tokio::select! {
             () = &mut shutdown => break,
-            accepted = listener.accept() => accepted,
+            accepted = incoming.next() => accepted,
         };
-        match accepted.and_then(|(stream, peer)| Ok((stream.into_std()?, peer))) {
-            Ok((stream, peer)) => {
-                // Past the ceiling, the connection is closed here, before any thread takes it.
-                let Some(permit) = admission.admit(peer) else { continue };
+        let Some(Accepted { stream, peer, permit }) = accepted else { break };
+        match stream.into_std() {
+            Ok(stream) => {
                 if queues[turn].send((stream, peer, permit)).is_err() {
                     outcome = Err(std::io::Error::other(format!("server thread {turn} stopped")));
                     break;
                 }
             }
-            Err(error) if is_connection_error(&error) => {}
-            Err(error) => {
-                // Out of file descriptors, say: accepting again at once would fail again.
-                tracing::error!(%error, "accepting a connection");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
+            Err(error) => tracing::error!(%error, "handing over an accepted connection"),
         }
     }
-    drop(listener);
+    drop(incoming);
     let _ = stop.send(true);
     drop(queues);
     let joined = tokio::task::spawn_blocking(move || {
@@ -117,10 +111,4 @@ pub(crate) async fn serve(
         }
     }
     outcome
-}
-
-/// An error of one connection, which the next accept does not share.
-pub(crate) fn is_connection_error(error: &std::io::Error) -> bool {
-    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
-    matches!(error.kind(), ConnectionRefused | ConnectionAborted | ConnectionReset)
 }
