@@ -1,4 +1,4 @@
-//! The OpenAPI 3.0 to JSON Schema conversion (`xtask/src/jsonschema_gen.rs`) on arbitrary documents:
+//! The OpenAPI 3.0 to JSON Schema conversion (`streamspec_codegen::jsonschema`) on arbitrary documents:
 //! it may refuse one, never panic. Seeds: the project's specs as JSON.
 #![no_main]
 

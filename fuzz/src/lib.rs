@@ -8,20 +8,9 @@ use streamspec_conformance::{Api, Catalog};
 use streamspec_server::{RouterOptions, async_trait};
 use tower::ServiceExt;
 
-// The OpenAPI to JSON Schema converter of `xtask`, included as source with the one helper of
-// `xtask/src/spec.rs` it uses, rather than turning xtask into a library for the fuzzer's sake.
-mod spec {
-    pub fn escape_token(token: &str) -> String {
-        token.replace('~', "~0").replace('/', "~1")
-    }
-}
-#[allow(dead_code, unreachable_pub, clippy::all)]
-#[path = "../../xtask/src/jsonschema_gen.rs"]
-mod jsonschema_gen;
-
 /// The converter's checks.
 pub mod converter {
-    use super::jsonschema_gen;
+    use streamspec_codegen::jsonschema as jsonschema_gen;
 
     /// Converts `data` (a JSON OpenAPI document) and compiles the result: either may refuse, neither
     /// may panic.

@@ -11,16 +11,14 @@ mod bench;
 mod breaking;
 mod ci;
 mod fuzz;
-mod jsonschema_gen;
-mod lint;
 mod regenerate;
-mod server_gen;
-mod spec;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::OnceLock;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
+use streamspec_codegen::{lint, registry::APIS, spec};
 
 const USAGE: &str = "\
 usage: cargo xtask <command>
@@ -47,6 +45,21 @@ commands:
 fn main() -> ExitCode {
     let arguments: Vec<String> = std::env::args().skip(1).collect();
     let arguments: Vec<&str> = arguments.iter().map(String::as_str).collect();
+    if !matches!(arguments.as_slice(), ["help" | "--help" | "-h"] | []) {
+        let found = std::env::current_dir()
+            .context("reading the current directory")
+            .and_then(|directory| find_root(&directory));
+        match found {
+            Ok(root) => {
+                eprintln!("xtask: project root {}", root.display());
+                let _ = ROOT.set(root);
+            }
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     let outcome = match arguments.as_slice() {
         ["regenerate"] => regenerate::run(false),
         ["regenerate", "--check"] => regenerate::run(true),
@@ -117,14 +130,34 @@ fn bench_options(options: &[&str]) -> Option<(u64, usize)> {
     Some((seconds, rounds))
 }
 
-/// The workspace root: xtask lives one level below it.
+static ROOT: OnceLock<PathBuf> = OnceLock::new();
+
+/// The project root the command works on: the checkout it runs in, found from the current directory.
 pub fn project_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new(".")).to_path_buf()
+    ROOT.get().cloned().unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// The nearest directory at or above `start` that is a streamspec checkout: a workspace
+/// `Cargo.toml` beside `spec/` and `xtask/`. Found from where the command runs, never from where
+/// xtask was built, so a shared target directory cannot point it at another checkout.
+pub fn find_root(start: &Path) -> Result<PathBuf> {
+    for directory in start.ancestors() {
+        let manifest = directory.join("Cargo.toml");
+        let is_workspace = std::fs::read_to_string(&manifest)
+            .is_ok_and(|text| text.lines().any(|line| line.trim() == "[workspace]"));
+        if is_workspace && directory.join("spec").is_dir() && directory.join("xtask").is_dir() {
+            return Ok(directory.to_path_buf());
+        }
+    }
+    anyhow::bail!(
+        "{} is not inside a streamspec checkout (no workspace Cargo.toml beside spec/ and xtask/ at or above it); run cargo xtask from the checkout",
+        start.display()
+    )
 }
 
 /// The spec files, as paths relative to the project root (so messages read `spec/storm.yaml:12`).
 pub fn spec_paths() -> Vec<PathBuf> {
-    spec::SPECS.iter().map(|(file, _, _)| Path::new("spec").join(file)).collect()
+    APIS.iter().map(|api| api.spec_path()).collect()
 }
 
 /// Lints every spec and prints the findings; `Ok(false)` when there are any.
@@ -145,4 +178,24 @@ pub fn lint_command() -> Result<bool> {
         clean &= findings.is_empty();
     }
     Ok(clean)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_root_is_found_from_the_current_directory() {
+        let base = std::env::temp_dir().join(format!("xtask-root-{}", std::process::id()));
+        let nested = base.join("checkout/crates/emulator/src");
+        std::fs::create_dir_all(&nested).unwrap();
+        std::fs::create_dir_all(base.join("checkout/spec")).unwrap();
+        std::fs::create_dir_all(base.join("checkout/xtask")).unwrap();
+        std::fs::write(base.join("checkout/Cargo.toml"), "[workspace]\nmembers = []\n").unwrap();
+        std::fs::write(base.join("checkout/crates/emulator/Cargo.toml"), "[package]\n").unwrap();
+        assert_eq!(find_root(&nested).unwrap(), base.join("checkout"));
+        let outside = find_root(&base).unwrap_err().to_string();
+        assert!(outside.contains("is not inside a streamspec checkout"), "{outside}");
+        std::fs::remove_dir_all(&base).unwrap();
+    }
 }

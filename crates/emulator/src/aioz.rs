@@ -11,7 +11,7 @@ use streamspec_server::aioz::types::{
 use streamspec_server::aioz::*;
 use streamspec_server::types::chrono::{SecondsFormat, Utc};
 use streamspec_server::types::uuid::Uuid;
-use streamspec_server::{HandlerError, async_trait};
+use streamspec_server::{HandlerError, Rejection, async_trait};
 
 use crate::MinuteWindows;
 use crate::config::{AiozAccount, Config};
@@ -66,10 +66,14 @@ impl Aioz {
         }
     }
 
-    /// Whether the credentials identify an account; counts nothing. The conformance layer asks
-    /// before it reads a body, so an unknown caller is answered 401 without learning about bodies.
-    pub(crate) fn knows(&self, credentials: &Credentials) -> bool {
-        self.account(credentials).is_some()
+    /// Refuses credentials that identify no account; counts nothing. The conformance layer and
+    /// `authenticate` ask before a body is read, so an unknown caller is answered 401 without
+    /// learning about bodies.
+    pub(crate) fn check(&self, credentials: &Credentials) -> Result<(), Rejection> {
+        match self.account(credentials) {
+            Some(_) => Ok(()),
+            None => Err(Rejection::unauthorized("invalid credentials")),
+        }
     }
 
     /// The account the credentials identify. Secrets are compared in constant time; a public key
@@ -148,6 +152,16 @@ fn now() -> String {
 
 #[async_trait]
 impl LiveStreamsApi for Aioz {
+    /// Unknown credentials are refused before the query or body is read; the operations count the
+    /// request against the account's rate limit.
+    async fn authenticate(
+        &self,
+        _operation: &'static str,
+        credentials: &Credentials,
+    ) -> Result<(), Rejection> {
+        self.check(credentials)
+    }
+
     async fn create_live_stream_key(
         &self,
         input: CreateLiveStreamKeyInput,

@@ -11,8 +11,9 @@
 //! max_name_bytes = 256      # the longest key or application name accepted; a longer one is a 400
 //! debug = false            # also validate every response against the spec
 //! request_timeout_secs = 30 # a request slower than this, its body included, is answered 408
-//! header_timeout_secs = 10  # a request head slower than this, or a connection idle this long, is closed
-//! max_connections = 4096    # open connections at once (kept under the open-files limit); one more is closed
+//! header_timeout_secs = 10  # a request head slower than this (from the connection's start or its first byte) is cut off
+//! idle_timeout_secs = 60    # a keep-alive connection silent this long between requests is closed
+//! max_connections = 4096    # open connections at once (kept under the open-files limit); one more is answered 503
 //! validate_requests = true  # false only to measure what the conformance layer costs
 //!
 //! [[aioz_accounts]]
@@ -68,10 +69,13 @@ pub struct Config {
     pub debug: bool,
     /// How long a request, its body included, may take before it is answered 408.
     pub request_timeout_secs: u64,
-    /// How long a client has to send a request's head; a connection that sends none in this time,
-    /// a keep-alive one that stays idle included, is closed.
+    /// How long a client has to send a whole request head, counted from the connection's start or
+    /// from the head's first byte; a connection whose head is slower is closed.
     pub header_timeout_secs: u64,
-    /// How many connections may be open at once; one more is closed as soon as it is accepted.
+    /// How long a keep-alive connection may stay silent between requests before it is closed.
+    pub idle_timeout_secs: u64,
+    /// How many connections may be open at once; one more is answered 503 (in the envelope, with
+    /// `Retry-After: 1`) and closed.
     /// Lowered at start to what the process's open-files limit holds, with room for the database
     /// and the log (the binary raises that limit to its maximum first).
     pub max_connections: usize,
@@ -97,6 +101,7 @@ impl Default for Config {
             debug: false,
             request_timeout_secs: 30,
             header_timeout_secs: 10,
+            idle_timeout_secs: 60,
             max_connections: 4096,
             validate_requests: true,
             aioz_accounts: Vec::new(),

@@ -1,10 +1,9 @@
-//! Serving connections with the limits a real server has: a deadline for every request head, which
-//! also closes a keep-alive connection that stays idle; a ceiling on open connections; and a
-//! shutdown that waits for requests in flight, but not for ever.
+//! Serving connections with the limits a real server has: a deadline for every request head and for
+//! a keep-alive connection's idle time ([`ClientIo`]); a ceiling on open connections; and a shutdown
+//! that waits for requests in flight, but not for ever.
 //!
-//! `axum::serve` builds hyper without a timer, so hyper's own header timeout never fires, and it
-//! accepts every connection it can: a client that opens sockets and sends nothing would hold them,
-//! and the process's file descriptors, for good.
+//! `axum::serve` has no deadlines and accepts every connection it can: a client that opens sockets
+//! and sends nothing would hold them, and the process's file descriptors, for good.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -12,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use streamspec_server::axum::{self, extract::ConnectInfo};
@@ -20,15 +19,16 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower::ServiceExt;
 
+use crate::client_io::{ClientIo, HeadComplete, Timeouts};
 use crate::threads::Peer;
 
 /// The limits every connection is served with.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ConnectionLimits {
-    /// How long a client has to send a whole request head, counted from when the server is ready
-    /// for it: a slow head, and an idle keep-alive connection, are closed after this.
-    pub(crate) header_timeout: Duration,
-    /// How many connections may be open at once; one more is closed as soon as it is accepted.
+    /// How long a client has to send a whole request head, counted from the connection's start or
+    /// the head's first byte, and how long a keep-alive connection may stay idle between requests.
+    pub(crate) timeouts: Timeouts,
+    /// How many connections may be open at once; one more is answered 503 and closed.
     pub(crate) max_connections: usize,
     /// How long a shutdown waits for the requests in flight before it closes what is left.
     pub(crate) shutdown_grace: Duration,
@@ -60,21 +60,64 @@ pub(crate) fn connection_ceiling(max_connections: usize) -> usize {
 
 /// The ceiling on open connections, shared by every thread that serves them.
 #[derive(Debug, Clone)]
-pub(crate) struct Admission(Arc<Semaphore>);
+pub(crate) struct Admission {
+    connections: Arc<Semaphore>,
+    /// Refused connections being answered 503; past [`ANSWERED_REFUSALS`] one is closed unanswered.
+    refusals: Arc<Semaphore>,
+}
+
+/// How many refused connections are answered at once.
+const ANSWERED_REFUSALS: usize = 32;
+/// How long a refused connection has to send its request line (whose path chooses the envelope of
+/// the 503), and then to take the answer.
+const REFUSAL_TIME: Duration = Duration::from_millis(500);
 
 impl Admission {
     pub(crate) fn new(max_connections: usize) -> Self {
-        Self(Arc::new(Semaphore::new(max_connections)))
+        Self {
+            connections: Arc::new(Semaphore::new(max_connections)),
+            refusals: Arc::new(Semaphore::new(ANSWERED_REFUSALS)),
+        }
     }
 
-    /// A place for one more connection, held until the connection closes; `None` when all are taken.
-    pub(crate) fn admit(&self, peer: SocketAddr) -> Option<OwnedSemaphorePermit> {
-        let permit = self.0.clone().try_acquire_owned().ok();
-        if permit.is_none() {
-            tracing::warn!(%peer, "too many open connections; closing a new one");
+    /// The connection with its place under the ceiling, held until it closes; `None` when all
+    /// places are taken, and then the connection is answered 503 in the envelope and closed.
+    pub(crate) fn admit(&self, stream: TcpStream, peer: SocketAddr) -> Option<Accepted> {
+        if let Ok(permit) = self.connections.clone().try_acquire_owned() {
+            return Some(Accepted { stream, peer, permit });
         }
-        permit
+        tracing::warn!(%peer, "too many open connections; refusing a new one");
+        if let Ok(answering) = self.refusals.clone().try_acquire_owned() {
+            tokio::spawn(async move {
+                refuse(stream).await;
+                drop(answering);
+            });
+        }
+        None
     }
+}
+
+/// Answers a connection over the ceiling 503, in the envelope of the API its request line names,
+/// and closes it, spending at most twice [`REFUSAL_TIME`] on it.
+async fn refuse(mut stream: TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut head = vec![0; 8 * 1024];
+    let read = match tokio::time::timeout(REFUSAL_TIME, stream.read(&mut head)).await {
+        Ok(Ok(read)) => read,
+        _ => 0,
+    };
+    let answer = crate::client_io::enveloped(
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        crate::client_io::request_path(&head[..read]),
+    );
+    let _ = tokio::time::timeout(REFUSAL_TIME, async {
+        stream.write_all(&answer).await?;
+        stream.shutdown().await?;
+        // Unread input at close would reset the connection, and the client could lose the answer.
+        while stream.read(&mut head).await? > 0 {}
+        Ok::<_, std::io::Error>(())
+    })
+    .await;
 }
 
 /// A connection accepted and admitted.
@@ -101,8 +144,8 @@ impl Incoming for Direct {
         loop {
             match self.listener.accept().await {
                 Ok((stream, peer)) => {
-                    if let Some(permit) = self.admission.admit(peer) {
-                        return Some(Accepted { stream, peer, permit });
+                    if let Some(accepted) = self.admission.admit(stream, peer) {
+                        return Some(accepted);
                     }
                 }
                 Err(error) if is_connection_error(&error) => {}
@@ -130,8 +173,7 @@ pub(crate) async fn serve(
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()>,
 ) {
-    let mut builder = http1::Builder::new();
-    builder.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout);
+    let builder = http1::Builder::new();
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -141,13 +183,16 @@ pub(crate) async fn serve(
         };
         let Some(Accepted { stream, peer, permit }) = accepted else { break };
         let router = router.clone();
+        let head_complete = Arc::new(HeadComplete::default());
+        let io = ClientIo::new(stream, limits.timeouts, head_complete.clone());
         let service = TowerToHyperService::new(tower::service_fn(
             move |mut request: axum::http::Request<hyper::body::Incoming>| {
+                head_complete.mark();
                 request.extensions_mut().insert(ConnectInfo(Peer(peer)));
                 router.clone().oneshot(request)
             },
         ));
-        let connection = builder.serve_connection(TokioIo::new(stream), service);
+        let connection = builder.serve_connection(TokioIo::new(io), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             // A connection ends with an error when its client goes away or is too slow: routine.

@@ -10,6 +10,7 @@ pub mod log;
 pub mod store;
 
 mod aioz;
+mod client_io;
 mod connections;
 mod publish;
 mod storm;
@@ -97,39 +98,31 @@ impl Emulator {
         let mut router =
             streamspec_server::both(aioz, storm, RouterOptions::default()).merge(emulator_routes);
         if config.validate_requests {
-            // Credentials before bodies, with the handlers' own checks: a caller the API does not
-            // know gets its 401, not a detailed 400 about the body it sent.
+            // Credentials before bodies, with the APIs' own checks and 401 messages (those their
+            // `authenticate` runs): a caller the API does not know gets its 401, not a detailed 400
+            // about the body it sent. No credentials at all are left to the adapter, whose 401 says
+            // what to send.
             use streamspec_conformance::layer::Authentication;
+            let judge = |checked: Result<(), streamspec_server::Rejection>| match checked {
+                Ok(()) => Authentication::Accepted,
+                Err(rejection) => Authentication::Refused(rejection.message),
+            };
             let authenticated =
-                move |api: Api, operation: &str, headers: &axum::http::HeaderMap| {
-                    // The handlers' own checks and 401 messages; no credentials at all are left to the
-                    // adapter, whose 401 says what to send.
-                    let judge = |known: bool, refusal: &str| match known {
-                        true => Authentication::Accepted,
-                        false => Authentication::Refused(refusal.to_owned()),
-                    };
-                    match api {
-                        Api::Aioz => {
-                            match streamspec_server::aioz::Credentials::from_headers(headers) {
-                                Ok(credentials) => judge(
-                                    aioz_credentials.knows(&credentials),
-                                    "invalid credentials",
-                                ),
-                                Err(_) => Authentication::Missing,
-                            }
+                move |api: Api, operation: &str, headers: &axum::http::HeaderMap| match api {
+                    Api::Aioz => {
+                        match streamspec_server::aioz::Credentials::from_headers(headers) {
+                            Ok(credentials) => judge(aioz_credentials.check(&credentials)),
+                            Err(_) => Authentication::Missing,
                         }
-                        Api::Storm if operation == "login" => Authentication::Accepted,
-                        Api::Storm => {
-                            match streamspec_server::storm::Credentials::from_headers(headers) {
-                                Ok(credentials) => judge(
-                                    storm_credentials.authorized(&credentials),
-                                    "Invalid or missing token",
-                                ),
-                                Err(_) => Authentication::Missing,
-                            }
-                        }
-                        Api::Emulator => Authentication::Accepted,
                     }
+                    Api::Storm if operation == "login" => Authentication::Accepted,
+                    Api::Storm => {
+                        match streamspec_server::storm::Credentials::from_headers(headers) {
+                            Ok(credentials) => judge(storm_credentials.check(&credentials)),
+                            Err(_) => Authentication::Missing,
+                        }
+                    }
+                    Api::Emulator => Authentication::Accepted,
                 };
             router = router.layer(
                 ConformanceLayer::apis(Api::ALL)
@@ -146,7 +139,10 @@ impl Emulator {
         });
         let router = router.layer(axum::middleware::from_fn_with_state(front, front_door));
         let limits = connections::ConnectionLimits {
-            header_timeout: Duration::from_secs(config.header_timeout_secs),
+            timeouts: client_io::Timeouts {
+                head: Duration::from_secs(config.header_timeout_secs),
+                idle: Duration::from_secs(config.idle_timeout_secs),
+            },
             max_connections: connections::connection_ceiling(config.max_connections),
             // Every request in flight has at most the request time limit left.
             shutdown_grace: Duration::from_secs(config.request_timeout_secs),

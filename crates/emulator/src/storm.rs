@@ -12,7 +12,7 @@ use streamspec_server::storm::types::{
 };
 use streamspec_server::storm::*;
 use streamspec_server::types::chrono::Utc;
-use streamspec_server::{HandlerError, async_trait};
+use streamspec_server::{HandlerError, Rejection, async_trait};
 
 use streamspec_ingest_auth::{Authorizer, IngestSettings as ResolvedSettings};
 
@@ -180,8 +180,17 @@ impl Storm {
         })
     }
 
+    /// Refuses what is not a valid token of a user who still exists, nor the API key (compared in
+    /// constant time), with Storm's 401 message.
+    pub(crate) fn check(&self, credentials: &Credentials) -> Result<(), Rejection> {
+        match self.authorized(credentials) {
+            true => Ok(()),
+            false => Err(Rejection::unauthorized("Invalid or missing token")),
+        }
+    }
+
     /// A valid token of a user who still exists, or the API key (compared in constant time).
-    pub(crate) fn authorized(&self, credentials: &Credentials) -> bool {
+    fn authorized(&self, credentials: &Credentials) -> bool {
         match credentials {
             Credentials::BearerAuth { token } => {
                 jsonwebtoken::decode::<Claims>(
@@ -251,17 +260,17 @@ fn parse_ingest(json: &str) -> Result<IngestSettingsAttributes, HandlerError> {
     serde_json::from_str(json).map_err(HandlerError::internal)
 }
 
-/// Answers 401 in the operation's own variant unless the caller is authorized.
-macro_rules! authorize {
-    ($self:ident, $input:ident, $response:ident) => {
-        if !$self.authorized(&$input.credentials) {
-            return Ok($response::Unauthorized(error("Invalid or missing token")));
-        }
-    };
-}
-
 #[async_trait]
 impl StormApi for Storm {
+    /// Every operation but login takes a valid token of a user who still exists, or the API key.
+    async fn authenticate(
+        &self,
+        _operation: &'static str,
+        credentials: &Credentials,
+    ) -> Result<(), Rejection> {
+        self.check(credentials)
+    }
+
     async fn login(&self, input: LoginInput) -> Result<LoginResponse, HandlerError> {
         let body = input.body;
         // Every user's password is compared, in constant time, whichever name matches.
@@ -295,7 +304,6 @@ impl StormApi for Storm {
         &self,
         input: CreateApplicationInput,
     ) -> Result<CreateApplicationResponse, HandlerError> {
-        authorize!(self, input, CreateApplicationResponse);
         let application = input.body.data.attributes;
         if application.name.len() > self.max_name_bytes {
             return Ok(CreateApplicationResponse::BadRequest(error(&format!(
@@ -335,7 +343,6 @@ impl StormApi for Storm {
         &self,
         input: DeleteApplicationInput,
     ) -> Result<DeleteApplicationResponse, HandlerError> {
-        authorize!(self, input, DeleteApplicationResponse);
         if !self.store.delete_application(&input.app_name).await.map_err(HandlerError::internal)? {
             return Ok(DeleteApplicationResponse::NotFound(error("Application not found")));
         }
@@ -349,7 +356,6 @@ impl StormApi for Storm {
         &self,
         input: GetApplicationSettingsInput,
     ) -> Result<GetApplicationSettingsResponse, HandlerError> {
-        authorize!(self, input, GetApplicationSettingsResponse);
         let Some((kind, ingest)) = self.application(&input.app_name)? else {
             return Ok(GetApplicationSettingsResponse::NotFound(error("Application not found")));
         };
@@ -370,7 +376,6 @@ impl StormApi for Storm {
         &self,
         input: UpdateIngestSettingsInput,
     ) -> Result<UpdateIngestSettingsResponse, HandlerError> {
-        authorize!(self, input, UpdateIngestSettingsResponse);
         let name = input.app_name;
         let update = input.body.data.attributes;
         // Read, merge, and write only if nothing changed in between; else read again. Two partial
@@ -416,7 +421,6 @@ impl StormApi for Storm {
         &self,
         input: CreateStreamInput,
     ) -> Result<CreateStreamResponse, HandlerError> {
-        authorize!(self, input, CreateStreamResponse);
         let name = input.app_name;
         if self.application(&name)?.is_none() {
             return Ok(CreateStreamResponse::NotFound(error("Application not found")));

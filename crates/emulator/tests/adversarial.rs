@@ -174,6 +174,60 @@ async fn malformed_bodies_get_a_4xx_that_names_the_problem() {
     assert_eq!(message(&body), "the headers are larger than the limit of 16384 bytes");
 }
 
+/// Credentials come before queries and bodies in the server traits too (`authenticate`), not only
+/// in the conformance layer: with request validation off, an unknown caller still gets its 401.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_callers_get_401_before_any_400_without_validation() {
+    let address = start(Config { validate_requests: false, ..config(":memory:".into()) }).await;
+    let (status, body) = send_as(address, "Bearer not-a-token", br#"{"name": 5}"#).await;
+    assert_eq!((status, message(&body).as_str()), (401, "invalid credentials"));
+    let (status, body) =
+        patch_ingest(address, "X-Api-Key: not-the-api-key", br#"{"data": 5}"#).await;
+    assert_eq!((status, message(&body).as_str()), (401, "Invalid or missing token"));
+    let query = "GET /api/live_streams?limit=zero HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer not-a-token\r\nConnection: close\r\n\r\n";
+    let (status, _) = tokio::task::spawn_blocking(move || raw(address, query, b"")).await.unwrap();
+    assert_eq!(status, 401);
+    // Known callers still get the 400 that names the field.
+    let (status, body) = send_as(address, &format!("Bearer {TOKEN}"), br#"{"name": 5}"#).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(message(&body).contains("name"), "{body}");
+}
+
+/// Heads hyper cannot parse (a bad request line, a target over 64 KiB, more than 100 headers, or
+/// more bytes than its buffer) are answered with their status in the envelope of the API the request
+/// line names, and the connection is closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unparseable_heads_are_answered_in_the_envelope() {
+    let address = start(config(":memory:".into())).await;
+    let many_headers: String = (0..120).map(|index| format!("X-H{index}: v\r\n")).collect();
+    let huge_header = format!("X-Padding: {}\r\n", "p".repeat(512 * 1024));
+    let long_target = format!("/api/live_streams?search={}", "q".repeat(70_000));
+    let cases = [
+        ("GET /api/live_streams HTTP/9.9\r\nHost: x\r\n\r\n".to_owned(), 400, "aioz"),
+        ("G\x01T /api/applications HTTP/1.1\r\nHost: x\r\n\r\n".to_owned(), 400, "storm"),
+        ("GET /api/applications HTTP/1.1\r\nHost x\r\n\r\n".to_owned(), 400, "storm"),
+        (format!("GET {long_target} HTTP/1.1\r\nHost: x\r\n\r\n"), 414, "aioz"),
+        (format!("GET /api/live_streams HTTP/1.1\r\nHost: x\r\n{many_headers}\r\n"), 431, "aioz"),
+        (format!("GET /api/applications HTTP/1.1\r\nHost: x\r\n{huge_header}\r\n"), 431, "storm"),
+    ];
+    for (head, expected, api) in cases {
+        let (status, body) =
+            tokio::task::spawn_blocking(move || raw(address, &head, b"")).await.unwrap();
+        assert_eq!(status, expected, "{api}: {body}");
+        let body: Value =
+            serde_json::from_str(&body).unwrap_or_else(|_| panic!("{expected}: `{body}`"));
+        assert!(!body["message"].as_str().unwrap().is_empty(), "{body}");
+        let envelope_of_aioz = body["status"] == "error";
+        assert_eq!(envelope_of_aioz, api == "aioz", "{expected}: {body}");
+    }
+    // The connection after a normal answer is not taken for one of these.
+    let get = format!(
+        "GET /api/live_streams HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n\r\n"
+    );
+    let (status, _) = tokio::task::spawn_blocking(move || raw(address, &get, b"")).await.unwrap();
+    assert_eq!(status, 200);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_body_is_cut_off_by_the_read_timeout() {
     let address = start(Config { request_timeout_secs: 1, ..config(":memory:".into()) }).await;
@@ -574,20 +628,25 @@ async fn request_url_reaches_only_allowed_destinations() {
     }
 }
 
-/// Whether the server closes `stream` within `within`: a read that ends (EOF or reset) in time.
-fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
+/// What the server answered on `stream` before closing it, if it closes it within `within` (a read
+/// that ends in EOF or a reset in time); `None` if it is still open.
+fn closed_within(stream: &mut TcpStream, within: Duration) -> Option<String> {
     stream.set_read_timeout(Some(within)).unwrap();
+    let mut answer = Vec::new();
     let mut buffer = [0u8; 1024];
     loop {
         match stream.read(&mut buffer) {
-            Ok(0) => return true,
-            Ok(_) => continue, // an answer (408, say) before the close
-            Err(error) => {
-                return !matches!(
+            Ok(0) => return Some(String::from_utf8_lossy(&answer).into_owned()),
+            Ok(read) => answer.extend_from_slice(&buffer[..read]),
+            Err(error)
+                if matches!(
                     error.kind(),
                     std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                );
+                ) =>
+            {
+                return None;
             }
+            Err(_) => return Some(String::from_utf8_lossy(&answer).into_owned()),
         }
     }
 }
@@ -604,10 +663,13 @@ async fn slow_heads_and_idle_connections_are_closed() {
     tokio::task::spawn_blocking(move || {
         let mut idle = TcpStream::connect(address).unwrap();
         let mut slow = TcpStream::connect(address).unwrap();
-        // One byte of the head every 300 ms: the whole head would take about 20 s.
+        // The start of the request line at once, then one byte of the head every 300 ms: the whole
+        // head would take about 20 s.
         let head = format!(
             "GET /api/live_streams HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"
         );
+        slow.write_all(&head.as_bytes()[..22]).unwrap();
+        let head = &head[22..];
         let started = Instant::now();
         let mut sent = 0;
         for byte in head.bytes() {
@@ -621,15 +683,59 @@ async fn slow_heads_and_idle_connections_are_closed() {
             }
         }
         assert!(sent < head.len(), "the whole slow head was taken");
-        assert!(closed_within(&mut slow, Duration::from_secs(5)), "the slow head is cut off");
-        assert!(closed_within(&mut idle, Duration::from_secs(5)), "the idle connection is closed");
+        let answer =
+            closed_within(&mut slow, Duration::from_secs(5)).expect("the slow head is cut off");
+        assert!(answer.starts_with("HTTP/1.1 408 Request Timeout\r\n"), "{answer}");
+        assert!(answer.contains(r#""status":"error""#), "the AIOZ envelope: {answer}");
+        let answer = closed_within(&mut idle, Duration::from_secs(5))
+            .expect("the silent connection is closed");
+        assert_eq!(answer, "", "a connection that sent nothing is closed unanswered");
     })
     .await
     .unwrap();
 }
 
-/// Past `max_connections` a new connection is closed at once, and a place frees when a connection
-/// closes, so idle sockets cannot exhaust the process's file descriptors.
+/// A keep-alive connection may stay silent between requests for `idle_timeout_secs`, longer than a
+/// head may take, and is closed once it has been silent that long.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_keep_alive_connections_last_the_idle_timeout() {
+    let address = start(Config { idle_timeout_secs: 3, ..tight_limits() }).await;
+    tokio::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect(address).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let get = format!(
+            "GET /api/live_streams HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"
+        );
+        let mut answer = [0u8; 4096];
+        for _ in 0..2 {
+            stream.write_all(get.as_bytes()).unwrap();
+            let read = stream.read(&mut answer).unwrap();
+            assert!(
+                answer[..read].starts_with(b"HTTP/1.1 200"),
+                "{}",
+                String::from_utf8_lossy(&answer[..read])
+            );
+            // Twice the head timeout, within the idle timeout: the connection is still open.
+            std::thread::sleep(Duration::from_secs(2));
+        }
+        let silent = Instant::now();
+        assert!(
+            closed_within(&mut stream, Duration::from_secs(5)).is_some(),
+            "the idle connection is closed"
+        );
+        assert!(
+            silent.elapsed() < Duration::from_millis(2_500),
+            "closed {:?} after",
+            silent.elapsed()
+        );
+    })
+    .await
+    .unwrap();
+}
+
+/// Past `max_connections` a new connection is answered 503 in the envelope and closed at once, and
+/// a place frees when a connection closes, so idle sockets cannot exhaust the process's file
+/// descriptors.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_past_the_ceiling_are_closed_at_once() {
     let address = start(Config { header_timeout_secs: 30, ..tight_limits() }).await;
@@ -638,7 +744,15 @@ async fn connections_past_the_ceiling_are_closed_at_once() {
             (0..6).map(|_| TcpStream::connect(address).unwrap()).collect();
         std::thread::sleep(Duration::from_millis(200)); // the server has taken all six
         let mut extra = TcpStream::connect(address).unwrap();
-        assert!(closed_within(&mut extra, Duration::from_secs(2)), "the seventh is closed");
+        extra.write_all(b"GET /api/applications HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let answer = closed_within(&mut extra, Duration::from_secs(2)).expect("the seventh is closed");
+        assert!(answer.starts_with("HTTP/1.1 503 Service Unavailable\r\n"), "{answer}");
+        assert!(answer.contains("retry-after: 1\r\n"), "{answer}");
+        assert!(answer.ends_with(r#"(`max_connections`); try again"}"#), "Storm's envelope: {answer}");
+        // One that sends nothing is answered too, once the server stops waiting for its request line.
+        let mut silent = TcpStream::connect(address).unwrap();
+        let answer = closed_within(&mut silent, Duration::from_secs(2)).expect("closed");
+        assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
         drop(held.pop());
         std::thread::sleep(Duration::from_millis(200));
         let get = format!("GET /api/live_streams HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n\r\n");

@@ -40,7 +40,8 @@
 //! ```
 //!
 //! What the adapter does before a handler runs, in the API's own error envelope: 401 for missing or
-//! malformed credentials; 400 naming the field for malformed JSON, a wrong type, a missing field, an
+//! malformed credentials, and for credentials the trait's `authenticate` refuses (checked before the
+//! query and body are read, so an unknown caller learns nothing about them); 400 naming the field for malformed JSON, a wrong type, a missing field, an
 //! unknown enum value, a bad UUID or an out-of-range query value; 415 for a body that is not JSON; 413
 //! for a body over [`RouterOptions::body_limit`]; 404 for an unknown path; 405 with `Allow` for an
 //! unknown method. A panicking handler is logged and answered 500, and the server keeps serving.
@@ -81,10 +82,15 @@ pub fn error_response(
     status: axum::http::StatusCode,
     message: &str,
 ) -> axum::response::Response {
+    adapter::json_response(status, &error_body(path, message))
+}
+
+/// The body of [`error_response`], for what answers below axum (a connection's protocol errors).
+pub fn error_body(path: &str, message: &str) -> serde_json::Value {
     use adapter::ErrorEnvelope;
     if path.starts_with("/api/live_streams") {
-        aioz::Envelope::response(status, message)
+        aioz::Envelope::body(message)
     } else {
-        storm::Envelope::response(status, message)
+        storm::Envelope::body(message)
     }
 }

@@ -586,6 +586,18 @@ impl IntoResponse for DeleteLiveStreamKeyResponse {
 /// API's error envelope, so an implementation can start with one operation.
 #[async_trait::async_trait]
 pub trait LiveStreamsApi: Send + Sync + 'static {
+    /// Checks the caller's credentials before anything of the request past its headers is
+    /// read, so a caller the API does not know gets its 401 and never a 400 about its query or
+    /// body. `operation` is the `operationId`. The default accepts any well-formed
+    /// credentials and leaves the check to each operation.
+    async fn authenticate(
+        &self,
+        operation: &'static str,
+        credentials: &Credentials,
+    ) -> Result<(), Rejection> {
+        let _ = (operation, credentials);
+        Ok(())
+    }
     /// List live stream keys
     ///
     /// `GET /api/live_streams`
@@ -693,6 +705,7 @@ async fn handle_list_live_stream_keys<T: LiveStreamsApi + ?Sized>(
     let decoded = async {
         let call = Call::new(request).await?;
         let credentials = Credentials::from_headers(call.headers())?;
+        shared.api.authenticate("list_live_stream_keys", &credentials).await?;
         let limit = call.query_integer("limit", Some(1i64), Some(100i64))?.unwrap_or(25i64);
         let offset = call.query_integer("offset", Some(0i64), Some(2147483647i64))?.unwrap_or(0i64);
         let sort_by = call
@@ -744,6 +757,7 @@ async fn handle_create_live_stream_key<T: LiveStreamsApi + ?Sized>(
     let decoded = async {
         let mut call = Call::new(request).await?;
         let credentials = Credentials::from_headers(call.headers())?;
+        shared.api.authenticate("create_live_stream_key", &credentials).await?;
         let body =
             call.json_body::<types::CreateLiveStreamKeyRequest>(shared.options.body_limit).await?;
         Ok::<_, Rejection>(CreateLiveStreamKeyInput { credentials, body })
@@ -765,6 +779,7 @@ async fn handle_get_live_stream_key<T: LiveStreamsApi + ?Sized>(
     let decoded = async {
         let call = Call::new(request).await?;
         let credentials = Credentials::from_headers(call.headers())?;
+        shared.api.authenticate("get_live_stream_key", &credentials).await?;
         let id = call.path::<uuid::Uuid>("id", "a UUID")?;
         Ok::<_, Rejection>(GetLiveStreamKeyInput { credentials, id })
     }
@@ -785,6 +800,7 @@ async fn handle_update_live_stream_key<T: LiveStreamsApi + ?Sized>(
     let decoded = async {
         let mut call = Call::new(request).await?;
         let credentials = Credentials::from_headers(call.headers())?;
+        shared.api.authenticate("update_live_stream_key", &credentials).await?;
         let id = call.path::<uuid::Uuid>("id", "a UUID")?;
         let body =
             call.json_body::<types::UpdateLiveStreamKeyRequest>(shared.options.body_limit).await?;
@@ -807,6 +823,7 @@ async fn handle_delete_live_stream_key<T: LiveStreamsApi + ?Sized>(
     let decoded = async {
         let call = Call::new(request).await?;
         let credentials = Credentials::from_headers(call.headers())?;
+        shared.api.authenticate("delete_live_stream_key", &credentials).await?;
         let id = call.path::<uuid::Uuid>("id", "a UUID")?;
         Ok::<_, Rejection>(DeleteLiveStreamKeyInput { credentials, id })
     }

@@ -388,6 +388,18 @@ impl IntoResponse for CreateStreamResponse {
 /// API's error envelope, so an implementation can start with one operation.
 #[async_trait::async_trait]
 pub trait StormApi: Send + Sync + 'static {
+    /// Checks the caller's credentials before anything of the request past its headers is
+    /// read, so a caller the API does not know gets its 401 and never a 400 about its query or
+    /// body. `operation` is the `operationId`. The default accepts any well-formed
+    /// credentials and leaves the check to each operation.
+    async fn authenticate(
+        &self,
+        operation: &'static str,
+        credentials: &Credentials,
+    ) -> Result<(), Rejection> {
+        let _ = (operation, credentials);
+        Ok(())
+    }
     /// Sign in and get an access token
     ///
     /// `POST /api/auth/login`
@@ -525,6 +537,7 @@ async fn handle_create_application<T: StormApi + ?Sized>(
     let decoded = async {
         let mut call = Call::new(request).await?;
         let credentials = Credentials::from_headers(call.headers())?;
+        shared.api.authenticate("create_application", &credentials).await?;
         let body =
             call.json_body::<types::CreateApplicationRequest>(shared.options.body_limit).await?;
         Ok::<_, Rejection>(CreateApplicationInput { credentials, body })
@@ -546,6 +559,7 @@ async fn handle_delete_application<T: StormApi + ?Sized>(
     let decoded = async {
         let call = Call::new(request).await?;
         let credentials = Credentials::from_headers(call.headers())?;
+        shared.api.authenticate("delete_application", &credentials).await?;
         let app_name = call.path::<types::ApplicationName>("appName", "valid")?;
         Ok::<_, Rejection>(DeleteApplicationInput { credentials, app_name })
     }
@@ -566,6 +580,7 @@ async fn handle_get_application_settings<T: StormApi + ?Sized>(
     let decoded = async {
         let call = Call::new(request).await?;
         let credentials = Credentials::from_headers(call.headers())?;
+        shared.api.authenticate("get_application_settings", &credentials).await?;
         let app_name = call.path::<types::ApplicationName>("appName", "valid")?;
         Ok::<_, Rejection>(GetApplicationSettingsInput { credentials, app_name })
     }
@@ -586,6 +601,7 @@ async fn handle_update_ingest_settings<T: StormApi + ?Sized>(
     let decoded = async {
         let mut call = Call::new(request).await?;
         let credentials = Credentials::from_headers(call.headers())?;
+        shared.api.authenticate("update_ingest_settings", &credentials).await?;
         let app_name = call.path::<types::ApplicationName>("appName", "valid")?;
         let body =
             call.json_body::<types::UpdateIngestSettingsRequest>(shared.options.body_limit).await?;
@@ -608,6 +624,7 @@ async fn handle_create_stream<T: StormApi + ?Sized>(
     let decoded = async {
         let mut call = Call::new(request).await?;
         let credentials = Credentials::from_headers(call.headers())?;
+        shared.api.authenticate("create_stream", &credentials).await?;
         let app_name = call.path::<types::ApplicationName>("appName", "valid")?;
         let body = call.json_body::<types::CreateStreamRequest>(shared.options.body_limit).await?;
         Ok::<_, Rejection>(CreateStreamInput { credentials, app_name, body })

@@ -6,7 +6,8 @@ use std::fmt;
 
 use serde_json::Value;
 
-use crate::spec::{Location, SpecDocument, escape_token, unescape_token};
+use crate::spec::{Location, SpecDocument, escape_token};
+use crate::walk;
 
 /// One problem in a spec.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,8 +27,6 @@ impl fmt::Display for Finding {
     }
 }
 
-const METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "patch", "trace"];
-
 /// Runs every check on one spec.
 pub fn lint(doc: &SpecDocument) -> Vec<Finding> {
     let mut lint = Lint { doc, findings: Vec::new() };
@@ -36,6 +35,7 @@ pub fn lint(doc: &SpecDocument) -> Vec<Finding> {
     lint.references(&doc.value, String::new());
     lint.schemas();
     lint.operations();
+    lint.generator_support();
     lint.examples();
     let mut findings = lint.findings;
     findings.sort_by(|a, b| (a.location.line, &a.pointer).cmp(&(b.location.line, &b.pointer)));
@@ -83,16 +83,11 @@ impl Lint<'_> {
         // openapiv3 reads paths and components through untagged enums, which lose the place of an
         // error; reading each operation and component on its own finds it again.
         let mut refined = Vec::new();
-        for path in self.keys("/paths") {
-            let item = format!("/paths/{}", escape_token(&path));
-            for method in METHODS {
-                let operation = format!("{item}/{method}");
-                if let Some(Err(found)) = self
-                    .at(&operation)
-                    .map(|value| model_error::<openapiv3::Operation>(value, &operation))
-                {
-                    refined.push(found);
-                }
+        for operation in walk::operations(&self.doc.value) {
+            if let Err(found) =
+                model_error::<openapiv3::Operation>(operation.operation, &operation.pointer)
+            {
+                refined.push(found);
             }
         }
         for name in self.keys("/components/schemas") {
@@ -125,7 +120,7 @@ impl Lint<'_> {
             Value::Object(map) => {
                 if let Some(reference) = map.get("$ref") {
                     let here = format!("{pointer}/$ref");
-                    match reference.as_str().map(resolve_local) {
+                    match reference.as_str().map(walk::pointer_of) {
                         Some(Some(target)) if self.at(&target).is_some() => {}
                         Some(Some(_)) => {
                             let reference = reference.as_str().unwrap_or_default();
@@ -167,7 +162,7 @@ impl Lint<'_> {
         if !self.findings.is_empty() {
             return;
         }
-        match crate::jsonschema_gen::check_examples(&self.doc.value) {
+        match crate::jsonschema::check_examples(&self.doc.value) {
             Ok(failures) => {
                 for (pointer, message) in failures {
                     self.report(&pointer, message);
@@ -222,56 +217,48 @@ impl Lint<'_> {
 
     fn operations(&mut self) {
         let mut operation_ids: BTreeMap<String, String> = BTreeMap::new();
-        let Some(Value::Object(paths)) = self.at("/paths").cloned() else {
-            return;
-        };
-        for (path, item) in &paths {
-            let item_pointer = format!("/paths/{}", escape_token(path));
-            let path_level = self.path_parameters(&format!("{item_pointer}/parameters"));
-            for method in METHODS {
-                let pointer = format!("{item_pointer}/{method}");
-                if item.get(method).is_none() {
-                    continue;
-                }
-                match self.at(&format!("{pointer}/operationId")).and_then(Value::as_str) {
-                    None => self.report(
-                        &pointer,
-                        format!("operation `{} {path}` has no `operationId`: give it a snake_case name that reads as a Rust method", method.to_uppercase()),
-                    ),
-                    Some(id) => {
-                        let here = format!("{pointer}/operationId");
-                        if let Some(first) = operation_ids.get(id) {
-                            let first_line = self.doc.line_of(first);
-                            self.report(&here, format!("duplicate operationId `{id}` (first at line {first_line})"));
-                        } else {
-                            operation_ids.insert(id.to_owned(), here);
-                        }
+        let document = &self.doc.value;
+        for operation in walk::operations(document) {
+            let (path, pointer) = (operation.path, &operation.pointer);
+            match operation.id() {
+                None => self.report(
+                    pointer,
+                    format!("operation `{} {path}` has no `operationId`: give it a snake_case name that reads as a Rust method", operation.method.to_uppercase()),
+                ),
+                Some(id) => {
+                    let here = format!("{pointer}/operationId");
+                    if !is_snake_case(id) {
+                        self.report(&here, format!("operationId `{id}` is not snake_case: it names a Rust method and a generated type (write it as `{}`)", to_snake_case(id)));
+                    }
+                    if let Some(first) = operation_ids.get(id) {
+                        let first_line = self.doc.line_of(first);
+                        self.report(&here, format!("duplicate operationId `{id}` (first at line {first_line})"));
+                    } else {
+                        operation_ids.insert(id.to_owned(), here);
                     }
                 }
-                let mut declared = path_level.clone();
-                declared.extend(self.path_parameters(&format!("{pointer}/parameters")));
-                self.check_path_parameters(path, &pointer, &declared);
-                self.request_media_types(&pointer);
-                self.response_schemas(&pointer);
             }
+            let declared: BTreeMap<String, String> = operation
+                .parameters(document)
+                .into_iter()
+                .filter(|(_, parameter)| {
+                    parameter.get("in").and_then(Value::as_str) == Some("path")
+                })
+                .filter_map(|(pointer, parameter)| {
+                    Some((parameter.get("name")?.as_str()?.to_owned(), pointer))
+                })
+                .collect();
+            self.check_path_parameters(path, pointer, &declared);
+            self.request_media_types(pointer);
+            self.response_schemas(pointer);
         }
     }
 
-    /// The path parameters declared at `pointer` (a `parameters` array), by name, with their pointer.
-    fn path_parameters(&self, pointer: &str) -> BTreeMap<String, String> {
-        let mut found = BTreeMap::new();
-        let Some(Value::Array(parameters)) = self.at(pointer) else {
-            return found;
-        };
-        for (index, parameter) in parameters.iter().enumerate() {
-            let parameter = self.dereference(parameter);
-            if parameter.get("in").and_then(Value::as_str) == Some("path")
-                && let Some(name) = parameter.get("name").and_then(Value::as_str)
-            {
-                found.insert(name.to_owned(), format!("{pointer}/{index}"));
-            }
+    /// What the server generator would refuse, at its place (see [`crate::support`]).
+    fn generator_support(&mut self) {
+        for (pointer, message) in crate::support::unsupported(&self.doc.value) {
+            self.report(&pointer, message);
         }
-        found
     }
 
     fn check_path_parameters(
@@ -359,14 +346,9 @@ impl Lint<'_> {
         }
     }
 
-    /// Follows a local `$ref` (once is enough for parameters, bodies and responses).
+    /// What a `$ref` names, or the value itself (a broken `$ref` is reported by `references`).
     fn dereference<'v>(&'v self, value: &'v Value) -> &'v Value {
-        value
-            .get("$ref")
-            .and_then(Value::as_str)
-            .and_then(resolve_local)
-            .and_then(|target| self.at(&target))
-            .unwrap_or(value)
+        walk::resolve(&self.doc.value, value).unwrap_or(value)
     }
 }
 
@@ -393,36 +375,31 @@ fn model_error<T: serde::de::DeserializeOwned>(
     }
 }
 
-/// The JSON pointer a local `$ref` names (`#/components/schemas/A` → `/components/schemas/A`).
-pub fn resolve_local(reference: &str) -> Option<String> {
-    let fragment = reference.strip_prefix('#')?;
-    if !fragment.is_empty() && !fragment.starts_with('/') {
-        return None;
-    }
-    // Tokens of a URI fragment may be percent-encoded; decode, then re-escape for JSON pointer lookup.
-    let tokens: Option<Vec<String>> = fragment
-        .split('/')
-        .skip(1)
-        .map(|token| percent_decode(token).map(|decoded| escape_token(&unescape_token(&decoded))))
-        .collect();
-    Some(tokens?.iter().fold(String::new(), |pointer, token| pointer + "/" + token))
+/// Lower-case ASCII letters and digits in words joined by `_`, starting with a letter: a Rust
+/// method name as it is written.
+fn is_snake_case(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_lowercase())
+        && !name.contains("__")
+        && !name.ends_with('_')
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
-fn percent_decode(token: &str) -> Option<String> {
-    let bytes = token.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut index = 0;
-    while index < bytes.len() {
-        if bytes[index] == b'%' {
-            let hex = token.get(index + 1..index + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            index += 3;
+/// `getLiveStreamKey` → `get_live_stream_key`, for the message that suggests it.
+fn to_snake_case(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 4);
+    for (index, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if index > 0 && !out.ends_with('_') {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else if c == '-' || c == ' ' {
+            out.push('_');
         } else {
-            out.push(bytes[index]);
-            index += 1;
+            out.push(c);
         }
     }
-    String::from_utf8(out).ok()
+    out
 }
 
 /// Pointers of every top-level schema in the document: components, parameters, headers and bodies.
@@ -455,18 +432,14 @@ pub fn schema_roots(document: &Value) -> Vec<String> {
         responses.push(format!("/components/responses/{}", escape_token(&name)));
     }
     for path in keys(document.get("paths")) {
-        let item = format!("/paths/{}", escape_token(&path));
-        parameter_lists.push(format!("{item}/parameters"));
-        for method in METHODS {
-            let operation = format!("{item}/{method}");
-            if document.pointer(&operation).is_none() {
-                continue;
-            }
-            parameter_lists.push(format!("{operation}/parameters"));
-            bodies.push(format!("{operation}/requestBody"));
-            for status in keys(document.pointer(&format!("{operation}/responses"))) {
-                responses.push(format!("{operation}/responses/{}", escape_token(&status)));
-            }
+        parameter_lists.push(format!("/paths/{}/parameters", escape_token(&path)));
+    }
+    for operation in walk::operations(document) {
+        let operation = &operation.pointer;
+        parameter_lists.push(format!("{operation}/parameters"));
+        bodies.push(format!("{operation}/requestBody"));
+        for status in keys(document.pointer(&format!("{operation}/responses"))) {
+            responses.push(format!("{operation}/responses/{}", escape_token(&status)));
         }
     }
     for list in parameter_lists {
@@ -580,11 +553,11 @@ components:
 
     #[test]
     fn both_project_specs_are_clean() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        for (file, _, _) in crate::spec::SPECS {
-            let doc = SpecDocument::load(&root.join("spec").join(file)).unwrap();
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        for api in crate::registry::APIS {
+            let doc = SpecDocument::load(&root.join(api.spec_path())).unwrap();
             let found: Vec<String> = lint(&doc).iter().map(ToString::to_string).collect();
-            assert!(found.is_empty(), "{file}:\n{}", found.join("\n"));
+            assert!(found.is_empty(), "{}:\n{}", api.spec, found.join("\n"));
         }
     }
 
@@ -686,17 +659,54 @@ components:
     }
 
     #[test]
+    fn operation_ids_are_snake_case() {
+        let text = VALID.replace("operationId: create_thing", "operationId: createThing");
+        let found = findings(&text);
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert!(
+            found[0].contains(
+                "/paths/~1things/post/operationId: operationId `createThing` is not snake_case"
+            ),
+            "{found:#?}"
+        );
+        assert!(found[0].ends_with("(write it as `create_thing`)"), "{found:#?}");
+    }
+
+    /// What the server generator would leave out is a located finding, not a silent gap: a `head`
+    /// operation, a header parameter, a multipart body.
+    #[test]
+    fn what_the_server_generator_cannot_serve_is_a_finding() {
+        let text = VALID
+            .replace("    post:\n", "    head:\n      operationId: peek_things\n      responses:\n        '200':\n          description: ok\n    post:\n")
+            .replace("application/json:\n            schema:\n              $ref: '#/components/schemas/Thing'\n      responses:", "multipart/form-data:\n            schema:\n              $ref: '#/components/schemas/Thing'\n      responses:");
+        let found = findings(&text);
+        assert!(
+            found.iter().any(|f| f.contains(
+                "/paths/~1things/head: `HEAD` operations are not supported by the server generator"
+            )),
+            "{found:#?}"
+        );
+        assert!(found.iter().any(|f| f.contains("/paths/~1things/post/requestBody/content/multipart~1form-data: `multipart/form-data` bodies are not supported")), "{found:#?}");
+        let header = VALID.replace("in: path", "in: header");
+        let found = findings(&header);
+        assert!(
+            found
+                .iter()
+                .any(|f| f.contains("`in: header` is not supported by the server generator")),
+            "{found:#?}"
+        );
+    }
+
+    #[test]
     fn several_request_media_types_are_rejected() {
         let text = VALID.replace(
             "              $ref: '#/components/schemas/Thing'\n      responses:",
             "              $ref: '#/components/schemas/Thing'\n          application/xml:\n            schema:\n              $ref: '#/components/schemas/Thing'\n      responses:",
         );
-        assert_single(
-            &text,
-            28,
-            "/paths/~1things/post/requestBody/content",
-            "more than one request media type (application/json, application/xml)",
-        );
+        let found = findings(&text);
+        assert_eq!(found.len(), 2, "{found:#?}");
+        assert!(found[0].starts_with("spec/t.yaml:28: /paths/~1things/post/requestBody/content: more than one request media type (application/json, application/xml)"), "{found:#?}");
+        assert!(found[1].starts_with("spec/t.yaml:32: /paths/~1things/post/requestBody/content/application~1xml: `application/xml` bodies are not supported by the server generator"), "{found:#?}");
     }
 
     #[test]
@@ -753,15 +763,5 @@ components:
             "/paths/~1things/post/requestBody/content/application~1json/example",
             "example does not match its schema: `/name`: 5 is not of type \"string\"",
         );
-    }
-
-    #[test]
-    fn references_resolve_with_escapes() {
-        assert_eq!(resolve_local("#/paths/~1a~1b/get").as_deref(), Some("/paths/~1a~1b/get"));
-        assert_eq!(
-            resolve_local("#/components/schemas/A%20B").as_deref(),
-            Some("/components/schemas/A B")
-        );
-        assert_eq!(resolve_local("other.yaml#/A"), None);
     }
 }

@@ -10,14 +10,6 @@ use serde_json::{Map, Number, Value};
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
-/// The hand-written specs, by file name under `spec/`, with the module each becomes and the name of
-/// its server trait.
-pub const SPECS: &[(&str, &str, &str)] = &[
-    ("aioz-stream.yaml", "aioz", "LiveStreamsApi"),
-    ("storm.yaml", "storm", "StormApi"),
-    ("emulator.yaml", "emulator", "EmulatorApi"),
-];
-
 /// A spec as loaded: its file, its JSON value and where in the file each value starts.
 #[derive(Debug)]
 pub struct SpecDocument {
@@ -209,6 +201,31 @@ impl MarkedEventReceiver for Builder {
             | Event::DocumentStart
             | Event::DocumentEnd => {}
         }
+    }
+}
+
+/// A copy of the spec for the code generators: without the validation-only rules.
+pub fn without_validation_only(value: &Value) -> Value {
+    let mut value = value.clone();
+    strip_validation_only(&mut value);
+    value
+}
+
+/// Removes the `allOf` entries marked `x-validation-only: true`: rules for validators that typify cannot
+/// turn into types (see spec/README.md). Nothing else is removed.
+pub fn strip_validation_only(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::Array(entries)) = map.get_mut("allOf") {
+                entries.retain(|entry| entry.get("x-validation-only") != Some(&Value::Bool(true)));
+                if entries.is_empty() {
+                    map.remove("allOf");
+                }
+            }
+            map.values_mut().for_each(strip_validation_only);
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_validation_only),
+        _ => {}
     }
 }
 

@@ -25,6 +25,8 @@ use std::collections::BTreeSet;
 use anyhow::{Context, Result, bail};
 use serde_json::{Map, Value, json};
 
+use crate::walk::component_schema;
+
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
 pub enum Direction {
     Request,
@@ -82,10 +84,7 @@ pub fn bundle(spec: &Value, comment: &str) -> Result<Value> {
 fn operations(spec: &Value, converter: &Converter<'_>) -> Result<Value> {
     let mut operations = Map::new();
     let resolve = |value: &Value| -> Value {
-        match value.get("$ref").and_then(Value::as_str).and_then(|r| r.strip_prefix('#')) {
-            Some(pointer) => spec.pointer(pointer).cloned().unwrap_or(Value::Null),
-            None => value.clone(),
-        }
+        crate::walk::resolve(spec, value).cloned().unwrap_or(Value::Null)
     };
     let base = spec
         .pointer("/servers/0/url")
@@ -93,9 +92,10 @@ fn operations(spec: &Value, converter: &Converter<'_>) -> Result<Value> {
         .and_then(|url| url.split_once("://").map(|(_, rest)| rest))
         .and_then(|rest| rest.find('/').map(|slash| rest[slash..].trim_end_matches('/').to_owned()))
         .unwrap_or_default();
-    for (path, item) in spec.get("paths").and_then(Value::as_object).into_iter().flatten() {
-        for (method, operation) in item.as_object().into_iter().flatten() {
-            let Some(id) = operation.get("operationId").and_then(Value::as_str) else {
+    for walked in crate::walk::operations(spec) {
+        let (path, method, operation) = (walked.path, walked.method, walked.operation);
+        {
+            let Some(id) = walked.id() else {
                 continue;
             };
             let definition = |schema: Option<&Value>, direction| -> Result<Value> {
@@ -105,11 +105,11 @@ fn operations(spec: &Value, converter: &Converter<'_>) -> Result<Value> {
                 let name = schema
                     .get("$ref")
                     .and_then(Value::as_str)
-                    .and_then(|r| r.strip_prefix("#/components/schemas/"))
+                    .and_then(component_schema)
                     .with_context(|| {
                         format!("{id}: bodies must be a $ref to a component schema")
                     })?;
-                Ok(Value::String(converter.def_name(name, Some(direction))))
+                Ok(Value::String(converter.def_name(&name, Some(direction))))
             };
             let request = operation
                 .get("requestBody")
@@ -181,8 +181,8 @@ impl<'a> Converter<'a> {
         let Some(map) = schema.as_object() else {
             return false;
         };
-        if let Some(name) = map.get("$ref").and_then(Value::as_str).and_then(component_name) {
-            return self.differs(name, direction);
+        if let Some(name) = map.get("$ref").and_then(Value::as_str).and_then(component_schema) {
+            return self.differs(&name, direction);
         }
         let forbids = map
             .get("properties")
@@ -200,8 +200,8 @@ impl<'a> Converter<'a> {
         property
             .get("$ref")
             .and_then(Value::as_str)
-            .and_then(component_name)
-            .and_then(|name| self.components.get(name))
+            .and_then(component_schema)
+            .and_then(|name| self.components.get(&name))
             .is_some_and(|target| target.get(key) == Some(&Value::Bool(true)))
     }
 
@@ -210,10 +210,10 @@ impl<'a> Converter<'a> {
             return Ok(schema.clone());
         };
         if let Some(reference) = map.get("$ref").and_then(Value::as_str) {
-            let name = component_name(reference).with_context(|| {
+            let name = component_schema(reference).with_context(|| {
                 format!("only `#/components/schemas/` references are supported: {reference}")
             })?;
-            return Ok(json!({"$ref": format!("#/$defs/{}", self.def_name(name, direction))}));
+            return Ok(json!({"$ref": format!("#/$defs/{}", self.def_name(&name, direction))}));
         }
         let mut out = Map::new();
         let nullable = map.get("nullable") == Some(&Value::Bool(true));
@@ -345,10 +345,6 @@ fn capitalize(word: &str) -> String {
     chars.next().map(|first| first.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }
 
-fn component_name(reference: &str) -> Option<&str> {
-    reference.strip_prefix("#/components/schemas/")
-}
-
 /// The direct subschemas of a schema object (not through `$ref`).
 fn children(map: &Map<String, Value>) -> impl Iterator<Item = &Value> {
     let properties =
@@ -427,12 +423,7 @@ fn collect_examples(
         }
         for (name, example) in map.get("examples").and_then(Value::as_object).into_iter().flatten()
         {
-            let example =
-                match example.get("$ref").and_then(Value::as_str).and_then(|r| r.strip_prefix('#'))
-                {
-                    Some(target) => spec.pointer(target).unwrap_or(&Value::Null),
-                    None => example,
-                };
+            let example = crate::walk::resolve(spec, example).unwrap_or(&Value::Null);
             if let Some(example) = example.get("value") {
                 let here = format!("{pointer}/examples/{}", crate::spec::escape_token(name));
                 out.push((here, schema.clone(), direction, example.clone()));
@@ -630,7 +621,7 @@ mod tests {
 
     #[test]
     fn the_storm_ingest_rules_are_enforced() {
-        let root = crate::project_root();
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let doc = crate::spec::SpecDocument::load(&root.join("spec/storm.yaml")).unwrap();
         let bundle = bundle(&doc.value, "t").unwrap();
         let v = validator(&bundle["$defs"], "IngestSettingsAttributes");

@@ -1,7 +1,7 @@
 //! Generates `crates/server/src/generated/<api>.rs`: the credentials, per-operation inputs and response
 //! enums, the async trait and the axum router of one API. progenitor makes clients only, so this is
-//! ours; it reads the spec's JSON directly and supports what the two specs use, refusing the rest with
-//! a message rather than generating something wrong.
+//! ours. What it supports is [`crate::support`]'s to say: lint reports the rest at its place, and
+//! this refuses a spec with any of it rather than generate something wrong.
 
 use std::collections::BTreeMap;
 
@@ -11,34 +11,28 @@ use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
 use serde_json::Value;
 
-use crate::lint::resolve_local;
-use crate::spec::escape_token;
+use crate::registry::Api;
+use crate::support::{self, ParameterShape, SchemeKind};
+use crate::walk::{self, OperationRef};
 
-const METHODS: &[&str] = &["get", "put", "post", "delete", "patch"];
-
-/// What the generator needs to know of an API beyond its spec.
-pub struct ServerApi<'a> {
-    /// The module under `streamspec_types` and `streamspec_server`: `aioz`, `storm`.
-    pub module: &'a str,
-    /// The trait's name: `LiveStreamsApi`, `StormApi`.
-    pub trait_name: &'a str,
-}
-
-pub fn generate(spec: &Value, api: &ServerApi<'_>) -> Result<syn::File> {
+/// The server code of the API `api`, from its spec without the validation-only rules.
+pub fn generate(spec: &Value, api: &Api) -> Result<syn::File> {
+    let refused = support::unsupported(spec);
+    if !refused.is_empty() {
+        let listed: Vec<String> =
+            refused.iter().map(|(pointer, message)| format!("{pointer}: {message}")).collect();
+        bail!("the server generator does not support:\n{}", listed.join("\n"));
+    }
     let generator = Generator { spec };
     let scheme_defs = generator.security_schemes()?;
     let global_security = spec.get("security").cloned().unwrap_or(Value::Array(Vec::new()));
     let credentials = generator.credentials(&scheme_defs, &global_security)?;
     let base_path = base_path(spec);
-    let mut operations = Vec::new();
-    for (path, item) in spec.get("paths").and_then(Value::as_object).context("no paths")? {
-        for method in METHODS {
-            if let Some(operation) = item.get(*method) {
-                operations.push(generator.operation(path, item, method, operation, &base_path)?);
-            }
-        }
-    }
-    let headers = generator.response_headers(&operations)?;
+    let operations = walk::operations(spec)
+        .iter()
+        .map(|operation| generator.operation(operation, &base_path))
+        .collect::<Result<Vec<_>>>()?;
+    let headers = generator.response_headers()?;
 
     let module = format_ident!("{}", api.module);
     let trait_ident = format_ident!("{}", api.trait_name);
@@ -48,6 +42,18 @@ pub fn generate(spec: &Value, api: &ServerApi<'_>) -> Result<syn::File> {
     let inputs = operations.iter().map(Operation::input_tokens);
     let responses = operations.iter().map(|op| op.response_tokens(headers.is_some()));
     let methods = operations.iter().map(Operation::trait_method_tokens);
+    let authenticate = has_security.then(|| {
+        quote! {
+            /// Checks the caller's credentials before anything of the request past its headers is
+            /// read, so a caller the API does not know gets its 401 and never a 400 about its query or
+            /// body. `operation` is the `operationId`. The default accepts any well-formed
+            /// credentials and leaves the check to each operation.
+            async fn authenticate(&self, operation: &'static str, credentials: &Credentials) -> Result<(), Rejection> {
+                let _ = (operation, credentials);
+                Ok(())
+            }
+        }
+    });
     let handlers = operations.iter().map(|op| op.handler_tokens(&trait_ident));
 
     let mut routes: BTreeMap<String, Vec<TokenStream>> = BTreeMap::new();
@@ -93,6 +99,7 @@ pub fn generate(spec: &Value, api: &ServerApi<'_>) -> Result<syn::File> {
         /// API's error envelope, so an implementation can start with one operation.
         #[async_trait::async_trait]
         pub trait #trait_ident: Send + Sync + 'static {
+            #authenticate
             #(#methods)*
         }
 
@@ -141,13 +148,7 @@ struct Generator<'a> {
 
 impl Generator<'_> {
     fn resolve<'v>(&'v self, value: &'v Value) -> Result<&'v Value> {
-        match value.get("$ref").and_then(Value::as_str) {
-            Some(reference) => {
-                let pointer = resolve_local(reference).context("non-local $ref")?;
-                self.spec.pointer(&pointer).with_context(|| format!("$ref to nothing: {reference}"))
-            }
-            None => Ok(value),
-        }
+        Ok(walk::resolve(self.spec, value)?)
     }
 
     fn security_schemes(&self) -> Result<BTreeMap<String, Scheme>> {
@@ -158,26 +159,7 @@ impl Generator<'_> {
             return Ok(schemes);
         };
         for (name, scheme) in defined {
-            let kind = match (
-                scheme.get("type").and_then(Value::as_str),
-                scheme.get("scheme").and_then(Value::as_str),
-                scheme.get("in").and_then(Value::as_str),
-            ) {
-                (Some("http"), Some(http), _) if http.eq_ignore_ascii_case("bearer") => {
-                    SchemeKind::Bearer
-                }
-                (Some("http"), Some(http), _) if http.eq_ignore_ascii_case("basic") => {
-                    SchemeKind::Basic
-                }
-                (Some("apiKey"), _, Some("header")) => SchemeKind::ApiKey(
-                    scheme
-                        .get("name")
-                        .and_then(Value::as_str)
-                        .context("apiKey without name")?
-                        .to_owned(),
-                ),
-                _ => bail!("security scheme `{name}` is not supported by the server generator"),
-            };
+            let kind = support::scheme_kind(name, scheme).map_err(anyhow::Error::msg)?;
             schemes.insert(name.clone(), Scheme { name: name.clone(), kind });
         }
         Ok(schemes)
@@ -211,29 +193,15 @@ impl Generator<'_> {
         Ok(Credentials { variants })
     }
 
-    fn operation(
-        &self,
-        path: &str,
-        item: &Value,
-        method: &str,
-        operation: &Value,
-        base_path: &str,
-    ) -> Result<Operation> {
+    fn operation(&self, walked: &OperationRef<'_>, base_path: &str) -> Result<Operation> {
+        let (path, method, operation, pointer) =
+            (walked.path, walked.method, walked.operation, &walked.pointer);
         let id =
             operation.get("operationId").and_then(Value::as_str).context("operationId")?.to_owned();
-        let pointer = format!("/paths/{}/{method}", escape_token(path));
         let mut parameters = Vec::new();
-        let declared = item
-            .get("parameters")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .chain(operation.get("parameters").and_then(Value::as_array).into_iter().flatten());
-        for parameter in declared {
-            parameters.push(
-                self.parameter(self.resolve(parameter)?)
-                    .with_context(|| format!("{pointer}: parameter"))?,
-            );
+        for (_, parameter) in walked.parameters(self.spec) {
+            parameters
+                .push(self.parameter(parameter).with_context(|| format!("{pointer}: parameter"))?);
         }
         let body = match operation.get("requestBody") {
             None => None,
@@ -301,68 +269,37 @@ impl Generator<'_> {
             .get("$ref")
             .and_then(Value::as_str)
             .context("bodies must be a `$ref` to a component schema")?;
-        let name = reference.rsplit('/').next().unwrap_or(reference);
+        let name = walk::component_schema(reference)
+            .with_context(|| format!("`{reference}` does not name a component schema"))?;
         let ident = format_ident!("{}", name);
         Ok(quote!(types::#ident))
     }
 
     fn parameter(&self, parameter: &Value) -> Result<Parameter> {
         let name = parameter.get("name").and_then(Value::as_str).context("name")?.to_owned();
-        let location = parameter.get("in").and_then(Value::as_str).context("in")?;
         let required = parameter.get("required").and_then(Value::as_bool).unwrap_or(false);
         let schema = parameter.get("schema").context("schema")?;
-        let resolved = self.resolve(schema)?;
-        let default = resolved.get("default").cloned();
-        let kind = match (
-            resolved.get("type").and_then(Value::as_str),
-            resolved.get("format").and_then(Value::as_str),
-        ) {
-            (Some("integer"), format) => {
-                // The format's range applies where the spec gives no tighter bound.
-                let (floor, ceiling) = match format {
-                    Some("int32") => (Some(i64::from(i32::MIN)), Some(i64::from(i32::MAX))),
-                    _ => (None, None),
-                };
-                ParameterKind::Integer {
-                    min: resolved.get("minimum").and_then(Value::as_i64).or(floor),
-                    max: resolved.get("maximum").and_then(Value::as_i64).or(ceiling),
-                }
-            }
-            (Some("boolean"), _) => {
+        let default = self.resolve(schema)?.get("default").cloned();
+        let shape = support::parameter_shape(self.spec, parameter).map_err(anyhow::Error::msg)?;
+        let kind = match shape {
+            ParameterShape::Integer { min, max } => ParameterKind::Integer { min, max },
+            ParameterShape::Boolean => {
                 ParameterKind::Parsed { ty: quote!(bool), expected: "`true` or `false`".to_owned() }
             }
-            (Some("string"), Some("uuid")) if schema.get("$ref").is_none() => {
+            ParameterShape::Uuid => {
                 ParameterKind::Parsed { ty: quote!(uuid::Uuid), expected: "a UUID".to_owned() }
             }
-            (Some("string"), _) if schema.get("$ref").is_some() => {
-                let expected = match (
-                    resolved.get("enum").and_then(Value::as_array),
-                    resolved.get("pattern").and_then(Value::as_str),
-                ) {
-                    (Some(values), _) => {
-                        let values: Vec<String> = values
-                            .iter()
-                            .filter_map(Value::as_str)
-                            .map(|v| format!("`{v}`"))
-                            .collect();
-                        format!("one of {}", values.join(", "))
-                    }
-                    (None, Some(pattern)) => format!("a value matching `{pattern}`"),
-                    (None, None) => "valid".to_owned(),
-                };
-                ParameterKind::Parsed { ty: self.named_type(schema)?, expected }
+            ParameterShape::Named { name, expected } => {
+                let ident = format_ident!("{}", name);
+                ParameterKind::Parsed { ty: quote!(types::#ident), expected }
             }
-            (Some("string"), None) => {
+            ParameterShape::Text => {
                 ParameterKind::Parsed { ty: quote!(String), expected: "text".to_owned() }
             }
-            _ => bail!("parameter `{name}`: this schema is not supported by the server generator"),
         };
-        let location = match location {
-            "path" => Location::Path,
-            "query" => Location::Query,
-            other => {
-                bail!("parameter `{name}`: `in: {other}` is not supported by the server generator")
-            }
+        let location = match parameter.get("in").and_then(Value::as_str) {
+            Some("path") => Location::Path,
+            _ => Location::Query,
         };
         Ok(Parameter {
             description: parameter
@@ -378,20 +315,11 @@ impl Generator<'_> {
         })
     }
 
-    /// The one set of response headers the API documents, if any.
-    fn response_headers(&self, operations: &[Operation]) -> Result<Option<ResponseHeaders>> {
-        let mut sets: Vec<&Vec<String>> =
-            operations.iter().flat_map(|op| op.responses.iter().map(|r| &r.headers)).collect();
-        sets.sort();
-        sets.dedup();
-        match sets.as_slice() {
-            [] => Ok(None),
-            [only] if only.is_empty() => Ok(None),
-            [only] => Ok(Some(ResponseHeaders { names: (*only).clone() })),
-            _ => bail!(
-                "responses document different sets of headers; the server generator supports one set per API"
-            ),
-        }
+    /// The one set of response headers every response documents, if any ([`support::response_headers`]).
+    fn response_headers(&self) -> Result<Option<ResponseHeaders>> {
+        let names = support::response_headers(self.spec)
+            .map_err(|(pointer, message)| anyhow::anyhow!("{pointer}: {message}"))?;
+        Ok((!names.is_empty()).then_some(ResponseHeaders { names }))
     }
 }
 
@@ -399,13 +327,6 @@ impl Generator<'_> {
 struct Scheme {
     name: String,
     kind: SchemeKind,
-}
-
-#[derive(Clone)]
-enum SchemeKind {
-    Bearer,
-    Basic,
-    ApiKey(String),
 }
 
 struct CredentialVariant {
@@ -790,9 +711,12 @@ impl Operation {
         let method = format_ident!("{}", self.id);
         let input = self.input_ident();
         let id = &self.id;
-        let credentials = self
-            .secured
-            .then(|| quote!(let credentials = Credentials::from_headers(call.headers())?;));
+        let credentials = self.secured.then(|| {
+            quote! {
+                let credentials = Credentials::from_headers(call.headers())?;
+                shared.api.authenticate(#id, &credentials).await?;
+            }
+        });
         let credentials_field = self.secured.then(|| quote!(credentials,));
         let decode = self.parameters.iter().map(Parameter::decode_tokens);
         let fields = self.parameters.iter().map(Parameter::field);

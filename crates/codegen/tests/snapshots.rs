@@ -1,0 +1,81 @@
+//! Snapshot tests of generated output, one small spec per feature of the generators, as progenitor
+//! and typify test theirs: `tests/specs/<feature>.yaml` against `tests/output/<feature>.server.rs`
+//! and `tests/output/<feature>.schema.json`; a spec the generators refuse against
+//! `tests/output/<feature>.findings.txt`. A failed snapshot shows the diff; to accept a change, run
+//! `EXPECTORATE=overwrite cargo test -p streamspec-codegen --test snapshots` and review the diff.
+
+use std::path::{Path, PathBuf};
+
+use streamspec_codegen::generate::generate_api;
+use streamspec_codegen::lint::lint;
+use streamspec_codegen::registry::Api;
+use streamspec_codegen::spec::SpecDocument;
+
+fn here() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The spec text of a feature, and the path its headers name.
+fn spec(feature: &str) -> (PathBuf, String) {
+    let relative = Path::new("tests/specs").join(format!("{feature}.yaml"));
+    let text = std::fs::read_to_string(here().join(&relative)).unwrap();
+    (relative, text)
+}
+
+/// Generates the feature's spec as an API of its own and compares the server and the JSON Schema.
+fn generates(feature: &'static str, trait_name: &'static str) {
+    let (relative, text) = spec(feature);
+    let api = Api { spec: "", module: feature, trait_name };
+    let root = here().join("../..");
+    let generated = generate_api(&api, &relative, &text, &root)
+        .unwrap_or_else(|error| panic!("{feature}: {error:#}"));
+    let output = here().join("tests/output");
+    expectorate::assert_contents(output.join(format!("{feature}.server.rs")), &generated.server);
+    expectorate::assert_contents(output.join(format!("{feature}.schema.json")), &generated.schemas);
+}
+
+#[test]
+fn security_schemes() {
+    generates("security", "SecurityApi");
+}
+
+#[test]
+fn path_and_query_parameters() {
+    generates("parameters", "ParametersApi");
+}
+
+#[test]
+fn defaults_and_bounds() {
+    generates("defaults_and_bounds", "DefaultsApi");
+}
+
+#[test]
+fn several_statuses() {
+    generates("statuses", "StatusesApi");
+}
+
+#[test]
+fn response_headers() {
+    generates("headers", "HeadersApi");
+}
+
+#[test]
+fn validation_only_rules() {
+    generates("validation_only", "SettingsApi");
+}
+
+/// What the generators cannot serve is refused with a finding at its place, by lint and so by
+/// generation, never left out of the server in silence.
+#[test]
+fn refusals() {
+    let (relative, text) = spec("refusals");
+    let doc = SpecDocument::parse(&relative, text.clone()).unwrap();
+    let findings: Vec<String> = lint(&doc).iter().map(ToString::to_string).collect();
+    expectorate::assert_contents(
+        here().join("tests/output/refusals.findings.txt"),
+        &(findings.join("\n") + "\n"),
+    );
+    let api = Api { spec: "", module: "refusals", trait_name: "RefusalsApi" };
+    let refused = generate_api(&api, &relative, &text, &here().join("../..")).unwrap_err();
+    assert!(refused.to_string().contains("has lint findings; fix them first"), "{refused:#}");
+}
