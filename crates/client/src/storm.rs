@@ -129,10 +129,8 @@ impl Client {
         if let Some(cached) = cached.as_ref().filter(|cached| Instant::now() < cached.renew_at) {
             return Ok(cached.token.clone());
         }
-        let body = types::LoginRequest {
-            username: username.try_into().map_err(|error| format!("username: {error}"))?,
-            password: password.clone(),
-        };
+        let name = username.try_into().map_err(|error| format!("username: {error}"))?;
+        let body = types::LoginRequest::new(password.clone(), name);
         let url = format!("{}/api/auth/login", self.baseurl);
         let response = self
             .client

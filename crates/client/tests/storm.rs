@@ -57,10 +57,7 @@ fn api_key_client(server: &TestServer) -> Client {
 async fn login_sends_a_plain_body_and_no_credentials() {
     let server = TestServer::start().await;
     server.respond(200, login_answer("jwt-1", 900_000));
-    let body = LoginRequest {
-        username: "admin".try_into().unwrap(),
-        password: "qwerty123".parse().unwrap(),
-    };
+    let body = LoginRequest::new("qwerty123".parse().unwrap(), "admin".try_into().unwrap());
     let answer = api_key_client(&server).login().body(body).send().await.unwrap();
 
     assert_eq!(answer.data.access_token.expose(), "jwt-1");

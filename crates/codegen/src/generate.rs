@@ -231,6 +231,7 @@ fn progenitor_output(document: &Value, spec_path: &Path, module: &str) -> Result
         }
     }
     let mut types = types.context("progenitor's output has no `types` module")?;
+    seal_structs(&mut types)?;
     // typify puts the replacement in place of the schema and names it nowhere: an alias gives the
     // schema's name to users and docs.
     for (name, known) in &open {
@@ -253,6 +254,104 @@ fn progenitor_output(document: &Value, spec_path: &Path, module: &str) -> Result
             items: client_items,
         },
     })
+}
+
+/// Makes every struct of the spec `#[non_exhaustive]` and gives it `new`, taking its required fields
+/// in the generated order (alphabetical, so reordering a schema's properties changes nothing) and
+/// starting its optional ones empty. Downstream code builds values through `new` and field assignment
+/// (or the builders), and matches with `..`, so a property added as optional breaks no caller; a new
+/// required property changes `new`, which is a breaking change anyway.
+fn seal_structs(items: &mut Vec<syn::Item>) -> Result<()> {
+    let mut constructors = BTreeMap::new();
+    for item in items.iter_mut() {
+        if let syn::Item::Struct(item) = item
+            && let Some(constructor) = constructor(item)?
+        {
+            constructors.insert(item.ident.to_string(), constructor);
+        }
+    }
+    // `new` goes first in the struct's own `impl` (typify's, with `builder`), or in an `impl` of its own.
+    for item in items.iter_mut() {
+        if let syn::Item::Impl(block) = item
+            && block.trait_.is_none()
+            && let syn::Type::Path(self_ty) = &*block.self_ty
+            && let Some(constructor) =
+                self_ty.path.get_ident().and_then(|ident| constructors.remove(&ident.to_string()))
+        {
+            block.items.insert(0, syn::ImplItem::Fn(constructor));
+        }
+    }
+    for (name, constructor) in constructors {
+        let ident = quote::format_ident!("{name}");
+        items.push(syn::parse_quote!(impl #ident { #constructor }));
+    }
+    Ok(())
+}
+
+/// Marks `item` `#[non_exhaustive]` and returns its `new`, if it has named fields.
+fn constructor(item: &mut syn::ItemStruct) -> Result<Option<syn::ImplItemFn>> {
+    let syn::Fields::Named(fields) = &item.fields else { return Ok(None) };
+    let mut parameters = Vec::new();
+    let mut initialisers = Vec::new();
+    for field in &fields.named {
+        let name = field.ident.as_ref().context("a named field")?;
+        let ty = &field.ty;
+        initialisers.push(match serde_default(field)? {
+            Some(SerdeDefault::Trait) => quote::quote!(#name: ::std::default::Default::default()),
+            Some(SerdeDefault::Function(path)) => quote::quote!(#name: #path()),
+            None if is_option(ty) => quote::quote!(#name: ::std::option::Option::None),
+            None => {
+                parameters.push(quote::quote!(#name: #ty));
+                quote::quote!(#name)
+            }
+        });
+    }
+    let doc = if parameters.is_empty() {
+        " Every field empty; set the ones to send by assignment."
+    } else {
+        " From the required fields; the optional ones start empty and are set by assignment."
+    };
+    item.attrs.push(syn::parse_quote!(#[non_exhaustive]));
+    Ok(Some(syn::parse_quote! {
+        #[doc = #doc]
+        pub fn new(#(#parameters),*) -> Self {
+            Self { #(#initialisers),* }
+        }
+    }))
+}
+
+enum SerdeDefault {
+    /// `#[serde(default)]`.
+    Trait,
+    /// `#[serde(default = "path")]`.
+    Function(syn::Path),
+}
+
+/// The `default` a field's `#[serde(...)]` attributes give it, if any.
+fn serde_default(field: &syn::Field) -> Result<Option<SerdeDefault>> {
+    let mut found = None;
+    for attribute in field.attrs.iter().filter(|attribute| attribute.path().is_ident("serde")) {
+        attribute.parse_nested_meta(|meta| {
+            if meta.path.is_ident("default") {
+                found = Some(match meta.value() {
+                    Ok(value) => {
+                        let path: syn::LitStr = value.parse()?;
+                        SerdeDefault::Function(path.parse()?)
+                    }
+                    Err(_) => SerdeDefault::Trait,
+                });
+            } else if meta.input.peek(syn::Token![=]) {
+                let _: syn::Expr = meta.value()?.parse()?;
+            }
+            Ok(())
+        })?;
+    }
+    Ok(found)
+}
+
+fn is_option(ty: &syn::Type) -> bool {
+    let syn::Type::Path(path) = ty else { return false };
+    path.path.segments.last().is_some_and(|segment| segment.ident == "Option")
 }
 
 /// The schemas marked `x-open-enum: true`, each with the enum it opens: the `$ref` of its first `anyOf`

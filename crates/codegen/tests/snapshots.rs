@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
+use streamspec_codegen::breaking::changes;
 use streamspec_codegen::generate::generate_api;
 use streamspec_codegen::lint::lint;
 use streamspec_codegen::registry::Api;
@@ -78,4 +79,29 @@ fn refusals() {
     let api = Api { spec: "", module: "refusals", trait_name: "RefusalsApi" };
     let refused = generate_api(&api, &relative, &text, &here().join("../..")).unwrap_err();
     assert!(refused.to_string().contains("has lint findings; fix them first"), "{refused:#}");
+}
+
+/// An optional field added to a request and a response schema breaks no one: `lint --breaking`
+/// lists it as compatible, and the types of both versions are kept for `tests/downstream`, whose
+/// tests are a downstream crate written once and compiled against each.
+#[test]
+fn an_added_optional_field() {
+    let mut documents = Vec::new();
+    for version in ["before", "after"] {
+        let feature = format!("evolution_{version}");
+        let (relative, text) = spec(&feature);
+        let api = Api { spec: "", module: "evolution", trait_name: "EvolutionApi" };
+        let generated = generate_api(&api, &relative, &text, &here().join("../.."))
+            .unwrap_or_else(|error| panic!("{feature}: {error:#}"));
+        expectorate::assert_contents(
+            here().join(format!("tests/output/{feature}.types.rs")),
+            &generated.types,
+        );
+        documents.push(SpecDocument::parse(&relative, text).unwrap().value);
+    }
+    let found = changes(&documents[0], &documents[1]);
+    assert_eq!(found.breaking, [], "an optional field breaks no one");
+    let compatible: Vec<String> = found.compatible.iter().map(ToString::to_string).collect();
+    assert_eq!(compatible.len(), 2, "{compatible:#?}");
+    assert!(compatible.iter().all(|change| change.contains("description")), "{compatible:#?}");
 }

@@ -127,22 +127,21 @@ impl Aioz {
         // A key stored before types existed is a video key, as the list's type filter counts it.
         let kind = stored.kind.as_deref().unwrap_or("video");
         let kind: types::LiveStreamType = kind.parse().map_err(HandlerError::internal)?;
-        Ok(LiveStreamKey {
-            id: stored.id,
-            user_id: Some(stored.account),
-            name: Some(stored.name),
-            title: None,
-            stream_key: Some(stored.stream_key),
-            rtmp_url: Some(self.ingest_base_url.clone()),
-            save: Some(stored.save),
-            type_: Some(kind.into()),
-            created_at: Some(stored.created_at),
-            updated_at: Some(stored.updated_at),
-        })
+        // Every field but `title`, the documentation example's spelling of `name`.
+        let mut key = LiveStreamKey::new(stored.id);
+        key.user_id = Some(stored.account);
+        key.name = Some(stored.name);
+        key.stream_key = Some(stored.stream_key);
+        key.rtmp_url = Some(self.ingest_base_url.clone());
+        key.save = Some(stored.save);
+        key.type_ = Some(kind.into());
+        key.created_at = Some(stored.created_at);
+        key.updated_at = Some(stored.updated_at);
+        Ok(key)
     }
 
     fn envelope(&self, stored: StoredKey) -> Result<LiveStreamKeyResponse, HandlerError> {
-        Ok(LiveStreamKeyResponse { status: Some(SUCCESS.to_owned()), data: self.key(stored)? })
+        Ok(LiveStreamKeyResponse::success(self.key(stored)?))
     }
 }
 
@@ -212,11 +211,13 @@ impl LiveStreamsApi for Aioz {
         };
         let (keys, total) = self.store.keys(&account, &query).map_err(HandlerError::internal)?;
         let keys = keys.into_iter().map(|key| self.key(key)).collect::<Result<Vec<_>, _>>()?;
-        let data = LiveStreamKeyList { live_stream_keys: Some(keys), total: Some(total) };
-        Ok(ListLiveStreamKeysResponse::Ok(
-            LiveStreamKeyListResponse { status: Some(SUCCESS.to_owned()), data: Some(data) },
-            headers,
-        ))
+        let mut data = LiveStreamKeyList::new();
+        data.live_stream_keys = Some(keys);
+        data.total = Some(total);
+        let mut body = LiveStreamKeyListResponse::new();
+        body.status = Some(SUCCESS.to_owned());
+        body.data = Some(data);
+        Ok(ListLiveStreamKeysResponse::Ok(body, headers))
     }
 
     async fn get_live_stream_key(
@@ -271,10 +272,9 @@ impl LiveStreamsApi for Aioz {
             .await
             .map_err(HandlerError::internal)?
         {
-            let body = Deleted {
-                status: Some(SUCCESS.to_owned()),
-                message: Some("Live stream key deleted successfully".to_owned()),
-            };
+            let mut body = Deleted::new();
+            body.status = Some(SUCCESS.to_owned());
+            body.message = Some("Live stream key deleted successfully".to_owned());
             Ok(DeleteLiveStreamKeyResponse::Ok(body, headers))
         } else {
             Ok(DeleteLiveStreamKeyResponse::NotFound(error("live stream key not found"), headers))

@@ -46,7 +46,7 @@ impl Publishing {
 }
 
 fn error(message: &str) -> ErrorResponse {
-    ErrorResponse { message: message.to_owned() }
+    ErrorResponse::new(message.to_owned())
 }
 
 fn presented(credentials: PublisherCredentials) -> Presented {
@@ -64,17 +64,20 @@ fn presented(credentials: PublisherCredentials) -> Presented {
 
 fn decision(decision: Decision) -> PublishDecision {
     match decision {
-        Decision::Allow(allowed) => PublishDecision::Allowed(PublishAllowed {
-            decision: PublishAllowedDecision::Allow,
-            session_id: allowed.id.as_uuid(),
-            published: allowed.published,
-            replaced_session_id: allowed.replaced.map(|id| id.as_uuid()),
-        }),
-        Decision::Deny(reason) => PublishDecision::Denied(PublishDenied {
-            decision: PublishDeniedDecision::Deny,
-            reason: reason.code().parse().unwrap_or(types::DenyReason::AuthorizationUnavailable),
-            message: reason.to_string(),
-        }),
+        Decision::Allow(allowed) => {
+            let mut body = PublishAllowed::new(
+                PublishAllowedDecision::Allow,
+                allowed.published,
+                allowed.id.as_uuid(),
+            );
+            body.replaced_session_id = allowed.replaced.map(|id| id.as_uuid());
+            PublishDecision::Allowed(body)
+        }
+        Decision::Deny(reason) => PublishDecision::Denied(PublishDenied::new(
+            PublishDeniedDecision::Deny,
+            reason.to_string(),
+            reason.code().parse().unwrap_or(types::DenyReason::AuthorizationUnavailable),
+        )),
     }
 }
 

@@ -42,7 +42,7 @@ struct Claims {
 }
 
 fn error(message: &str) -> ErrorResponse {
-    ErrorResponse { message: message.to_owned() }
+    ErrorResponse::new(message.to_owned())
 }
 
 /// An application's type as every response answers it: in upper case, as the vendor's reads do.
@@ -53,68 +53,62 @@ fn reported_type(kind: &str) -> Result<types::ReportedApplicationType, HandlerEr
 }
 
 fn meta() -> Meta {
-    Meta { execution_time: 0, generated_at: Utc::now().timestamp_millis() }
+    Meta::new(0, Utc::now().timestamp_millis())
 }
 
 /// A new application's ingest settings: everything allowed, no authorization.
 fn default_ingest() -> IngestSettingsAttributes {
-    IngestSettingsAttributes {
-        allow_stream_ingest: Some(true),
-        auto_stream_publish: Some(true),
-        allow_stream_overwrite: Some(true),
-        authorization_enabled: Some(false),
-        auth_type: Some(AuthType::None),
-        request_url: None,
-        api_key: None,
-        file_url: None,
-        auth_users: Vec::new(),
-    }
+    let mut settings = IngestSettingsAttributes::new();
+    settings.allow_stream_ingest = Some(true);
+    settings.auto_stream_publish = Some(true);
+    settings.allow_stream_overwrite = Some(true);
+    settings.authorization_enabled = Some(false);
+    settings.auth_type = Some(AuthType::None);
+    settings
 }
 
 /// The settings as answered: wrapped, and without `apiKey`, passwords or tokens.
 fn view(settings: &IngestSettingsAttributes) -> IngestSettings {
     // Every value the emulator answers is set: `null` and `lockedBy` are what a real server may
     // answer, read by the client and never sent here (nothing locks the emulator's settings).
-    let flag = |value: Option<bool>| BooleanSetting {
-        editable: true,
-        value: Some(value.unwrap_or_default()),
-        locked_by: None,
+    let flag = |value: Option<bool>| {
+        let mut flag = BooleanSetting::new(true);
+        flag.value = Some(value.unwrap_or_default());
+        flag
     };
-    let text =
-        |value: String| StringSetting { editable: true, value: Some(value), locked_by: None };
-    IngestSettings {
-        allow_stream_ingest: flag(settings.allow_stream_ingest),
-        auto_stream_publish: flag(settings.auto_stream_publish),
-        allow_stream_overwrite: flag(settings.allow_stream_overwrite),
-        authorization_enabled: flag(settings.authorization_enabled),
-        auth_type: AuthTypeSetting {
-            editable: true,
-            value: settings.auth_type.unwrap_or(AuthType::None).into(),
-            locked_by: None,
-        },
-        request_url: settings.request_url.as_ref().map(|url| text(url.to_string())),
-        file_url: settings.file_url.as_ref().map(|path| text(path.to_string())),
-        auth_users: (!settings.auth_users.is_empty()).then(|| AuthUsersSetting {
-            editable: true,
-            locked_by: None,
-            value: settings
-                .auth_users
-                .iter()
-                .map(|user| match user {
-                    AuthUser::Credentials(user) => AuthUserSummary {
-                        kind: AuthUserKind::Credentials,
-                        username: Some(user.username.to_string()),
-                        expire: None,
-                    },
-                    AuthUser::Token(token) => AuthUserSummary {
-                        kind: AuthUserKind::Token,
-                        username: None,
-                        expire: token.expire,
-                    },
-                })
-                .collect(),
-        }),
-    }
+    let text = |value: String| {
+        let mut text = StringSetting::new(true);
+        text.value = Some(value);
+        text
+    };
+    let auth_type = AuthTypeSetting::new(true, settings.auth_type.unwrap_or(AuthType::None).into());
+    let mut view = IngestSettings::new(
+        flag(settings.allow_stream_ingest),
+        flag(settings.allow_stream_overwrite),
+        auth_type,
+        flag(settings.authorization_enabled),
+        flag(settings.auto_stream_publish),
+    );
+    view.request_url = settings.request_url.as_ref().map(|url| text(url.to_string()));
+    view.file_url = settings.file_url.as_ref().map(|path| text(path.to_string()));
+    let users: Vec<AuthUserSummary> = settings
+        .auth_users
+        .iter()
+        .map(|user| match user {
+            AuthUser::Credentials(user) => {
+                let mut summary = AuthUserSummary::new(AuthUserKind::Credentials);
+                summary.username = Some(user.username.to_string());
+                summary
+            }
+            AuthUser::Token(token) => {
+                let mut summary = AuthUserSummary::new(AuthUserKind::Token);
+                summary.expire = token.expire;
+                summary
+            }
+        })
+        .collect();
+    view.auth_users = (!users.is_empty()).then(|| AuthUsersSetting::new(true, users));
+    view
 }
 
 /// Applies a partial update: a field left out keeps its value.
@@ -289,15 +283,17 @@ impl StormApi for Storm {
         let token = jsonwebtoken::encode(&Header::default(), &claims, &self.encoding)
             .map_err(HandlerError::internal)?;
         let message = "Authentication successful".to_owned();
-        let data = types::LoginData {
-            access_token: token.parse().map_err(HandlerError::internal)?,
-            token_type: types::TokenType::Bearer,
-            expire_date: expires,
-            remaining_time: TOKEN_LIFETIME_MS,
-            username: body.username.to_string(),
-            message: Some(message.clone()),
-        };
-        Ok(LoginResponse::Ok(types::LoginResponse { data, meta: meta(), message: Some(message) }))
+        let mut data = types::LoginData::new(
+            token.parse().map_err(HandlerError::internal)?,
+            expires,
+            TOKEN_LIFETIME_MS,
+            types::TokenType::Bearer,
+            body.username.to_string(),
+        );
+        data.message = Some(message.clone());
+        let mut response = types::LoginResponse::new(data, meta());
+        response.message = Some(message);
+        Ok(LoginResponse::Ok(response))
     }
 
     async fn create_application(
@@ -327,16 +323,14 @@ impl StormApi for Storm {
                 application.name.as_str()
             ))));
         }
-        let attributes = types::ApplicationInfo {
-            name: application.name.to_string(),
-            type_: reported_type(&kind)?,
-        };
-        let data = types::ApplicationResponseData { attributes };
-        Ok(CreateApplicationResponse::Created(types::ApplicationResponse {
-            data,
-            meta: meta(),
-            message: Some("Application created".to_owned()),
-        }))
+        let attributes =
+            types::ApplicationInfo::new(application.name.to_string(), reported_type(&kind)?);
+        let mut response = types::ApplicationResponse::new(
+            types::ApplicationResponseData::new(attributes),
+            meta(),
+        );
+        response.message = Some("Application created".to_owned());
+        Ok(CreateApplicationResponse::Created(response))
     }
 
     async fn delete_application(
@@ -346,10 +340,8 @@ impl StormApi for Storm {
         if !self.store.delete_application(&input.app_name).await.map_err(HandlerError::internal)? {
             return Ok(DeleteApplicationResponse::NotFound(error("Application not found")));
         }
-        Ok(DeleteApplicationResponse::Ok(types::MessageResponse {
-            meta: meta(),
-            message: format!("Application {} has been deleted", input.app_name.as_str()),
-        }))
+        let message = format!("Application {} has been deleted", input.app_name.as_str());
+        Ok(DeleteApplicationResponse::Ok(types::MessageResponse::new(message, meta())))
     }
 
     async fn get_application_settings(
@@ -359,17 +351,14 @@ impl StormApi for Storm {
         let Some((kind, ingest)) = self.application(&input.app_name)? else {
             return Ok(GetApplicationSettingsResponse::NotFound(error("Application not found")));
         };
-        let data = types::ApplicationSettings {
-            name: Some(input.app_name.to_string()),
-            type_: Some(reported_type(&kind)?),
-            ingest_settings: ingest
-                .map(|settings| IngestSettingsSection { attributes: view(&settings) }),
-        };
-        Ok(GetApplicationSettingsResponse::Ok(types::ApplicationSettingsResponse {
+        let mut data = types::ApplicationSettings::new();
+        data.name = Some(input.app_name.to_string());
+        data.type_ = Some(reported_type(&kind)?);
+        data.ingest_settings = ingest.map(|settings| IngestSettingsSection::new(view(&settings)));
+        Ok(GetApplicationSettingsResponse::Ok(types::ApplicationSettingsResponse::new(
             data,
-            meta: meta(),
-            message: None,
-        }))
+            meta(),
+        )))
     }
 
     async fn update_ingest_settings(
@@ -408,13 +397,10 @@ impl StormApi for Storm {
                 break settings;
             }
         };
-        let data = IngestSettingsSection { attributes: view(&settings) };
-        let message = Some("Ingest settings updated".to_owned());
-        Ok(UpdateIngestSettingsResponse::Ok(types::IngestSettingsResponse {
-            data,
-            meta: meta(),
-            message,
-        }))
+        let mut response =
+            types::IngestSettingsResponse::new(IngestSettingsSection::new(view(&settings)), meta());
+        response.message = Some("Ingest settings updated".to_owned());
+        Ok(UpdateIngestSettingsResponse::Ok(response))
     }
 
     async fn create_stream(
@@ -443,19 +429,17 @@ impl StormApi for Storm {
             types::StreamSource::SecretSource(_) => types::StreamAuthType::Secret,
             types::StreamSource::NoAuthSource(_) => types::StreamAuthType::None,
         };
-        let stream = types::Stream {
-            stream_key: attributes.stream_key,
-            type_: attributes.type_.into(),
-            allow_publishing: attributes.allow_publishing,
-            record_stream: attributes.record_stream,
-            source: types::StreamSourceSummary { auth_type },
-        };
-        let data = types::StreamResponseData { attributes: stream };
-        Ok(CreateStreamResponse::Created(types::StreamResponse {
-            data,
-            meta: meta(),
-            message: Some("Stream created".to_owned()),
-        }))
+        let mut stream = types::Stream::new(
+            types::StreamSourceSummary::new(auth_type),
+            attributes.stream_key,
+            attributes.type_.into(),
+        );
+        stream.allow_publishing = attributes.allow_publishing;
+        stream.record_stream = attributes.record_stream;
+        let mut response =
+            types::StreamResponse::new(types::StreamResponseData::new(stream), meta());
+        response.message = Some("Stream created".to_owned());
+        Ok(CreateStreamResponse::Created(response))
     }
 }
 

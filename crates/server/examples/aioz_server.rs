@@ -31,21 +31,18 @@ impl LiveStreamsApi for Keys {
         let (id, now) = (Uuid::new_v4(), Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true));
         let body = input.body;
         // Every field, as a server should answer: the response schema reads tolerantly, so only
-        // `id` is required by the type.
-        let key = LiveStreamKey {
-            id: id.to_string(),
-            user_id: Some("dev".into()),
-            name: Some(body.name),
-            title: None,
-            stream_key: Some(Uuid::new_v4().to_string()),
-            rtmp_url: Some("rtmp://127.0.0.1:1935/live".into()),
-            save: Some(body.save),
-            type_: Some(body.type_.unwrap_or(LiveStreamType::Video).into()),
-            created_at: Some(now.clone()),
-            updated_at: Some(now),
-        };
+        // `id` is required by the type (`new`); the rest is set by assignment.
+        let mut key = LiveStreamKey::new(id.to_string());
+        key.user_id = Some("dev".into());
+        key.name = Some(body.name);
+        key.stream_key = Some(Uuid::new_v4().to_string());
+        key.rtmp_url = Some("rtmp://127.0.0.1:1935/live".into());
+        key.save = Some(body.save);
+        key.type_ = Some(body.type_.unwrap_or(LiveStreamType::Video).into());
+        key.created_at = Some(now.clone());
+        key.updated_at = Some(now);
         self.0.lock().unwrap().insert(id, key.clone());
-        let data = Found { status: Some("success".into()), data: key };
+        let data = Found::success(key);
         Ok(CreateLiveStreamKeyResponse::Ok(data, LIMITS))
     }
 
@@ -57,8 +54,7 @@ impl LiveStreamsApi for Keys {
             let error = ErrorResponse::with_message("not found");
             return Ok(GetLiveStreamKeyResponse::NotFound(error, LIMITS));
         };
-        let data = Found { status: Some("success".into()), data: key };
-        Ok(GetLiveStreamKeyResponse::Ok(data, LIMITS))
+        Ok(GetLiveStreamKeyResponse::Ok(Found::success(key), LIMITS))
     }
 }
 

@@ -16,11 +16,11 @@ const TOKEN: &str = "not-a-real-jwt";
 struct Storm;
 
 fn meta() -> types::Meta {
-    types::Meta { execution_time: 0, generated_at: 0 }
+    types::Meta::new(0, 0)
 }
 
 fn error(message: &str) -> types::ErrorResponse {
-    types::ErrorResponse { message: message.into() }
+    types::ErrorResponse::new(message.into())
 }
 
 #[async_trait]
@@ -30,15 +30,11 @@ impl StormApi for Storm {
         if body.username.as_str() != "admin" || body.password.expose() != "admin" {
             return Ok(storm::LoginResponse::Unauthorized(error("Invalid credentials")));
         }
-        let data = types::LoginData {
-            access_token: TOKEN.parse().map_err(HandlerError::internal)?,
-            token_type: types::TokenType::Bearer,
-            expire_date: 0,
-            remaining_time: 900_000,
-            username: "admin".into(),
-            message: None,
-        };
-        Ok(storm::LoginResponse::Ok(types::LoginResponse { data, meta: meta(), message: None }))
+        let token = TOKEN.parse().map_err(HandlerError::internal)?;
+        // The required fields in the order `new` takes them: alphabetical, as the type lists them.
+        let data =
+            types::LoginData::new(token, 0, 900_000, types::TokenType::Bearer, "admin".into());
+        Ok(storm::LoginResponse::Ok(types::LoginResponse::new(data, meta())))
     }
 
     async fn delete_application(
@@ -53,7 +49,7 @@ impl StormApi for Storm {
             return Ok(storm::DeleteApplicationResponse::Unauthorized(error("Invalid token")));
         }
         let message = format!("Application {} deleted", input.app_name.as_str());
-        let body = types::MessageResponse { meta: meta(), message };
+        let body = types::MessageResponse::new(message, meta());
         Ok(storm::DeleteApplicationResponse::Ok(body))
     }
 }

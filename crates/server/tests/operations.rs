@@ -92,10 +92,7 @@ async fn every_storm_operation_round_trips() {
 
     let answer = client
         .login()
-        .body(LoginRequest {
-            username: "admin".try_into().unwrap(),
-            password: "admin-password".parse().unwrap(),
-        })
+        .body(LoginRequest::new("admin-password".parse().unwrap(), "admin".try_into().unwrap()))
         .send()
         .await
         .unwrap();
@@ -195,10 +192,7 @@ async fn every_documented_storm_status_reaches_the_client() {
     let login = || {
         client
             .login()
-            .body(LoginRequest {
-                username: "admin".try_into().unwrap(),
-                password: "x".parse().unwrap(),
-            })
+            .body(LoginRequest::new("x".parse().unwrap(), "admin".try_into().unwrap()))
             .send()
     };
     let application =

@@ -25,6 +25,20 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! Every struct is `#[non_exhaustive]`, so an optional field the spec adds later breaks no code that
+//! uses it: build one with `new`, which takes the required fields in the order the struct lists them,
+//! and set the optional ones by assignment (or use the builder); match it with `..`. A new required
+//! field changes `new`, as it should: the spec's `CHANGELOG` lists it as breaking.
+//!
+//! ```
+//! use streamspec_types::aioz::{LiveStreamKey, LiveStreamKeyResponse};
+//!
+//! let mut key = LiveStreamKey::new("0f3b9a54-2f7e-4a53-9c43-31a4d0a1b2c3".to_owned());
+//! key.name = Some("studio".to_owned());
+//! let LiveStreamKey { id, name, .. } = &LiveStreamKeyResponse::success(key).data;
+//! # assert_eq!((id.len(), name.as_deref()), (36, Some("studio")));
+//! ```
+//!
 //! The cross-field rules of the Storm ingest settings (`authType` required when `authorizationEnabled`
 //! is true, and so on) are not in these types: Rust types cannot say "required when". The conformance
 //! validator enforces them (see `spec/README.md`).
@@ -58,19 +72,25 @@ pub mod emulator;
 impl aioz::ErrorResponse {
     /// An error in the form the emulator answers: `{"status": "error", "message": ...}`.
     pub fn with_message(message: impl Into<String>) -> Self {
-        Self {
-            status: Some("error".to_owned()),
-            message: Some(message.into()),
-            type_: None,
-            title: None,
-            detail: None,
-        }
+        let mut error = Self::new();
+        error.status = Some("error".to_owned());
+        error.message = Some(message.into());
+        error
     }
 
     /// What went wrong, from whichever form the body took: `message` (the Go SDK's
     /// `ResponseError`), else the problem details' `detail` or `title` (what the Node SDK reads).
     pub fn text(&self) -> Option<&str> {
         self.message.as_deref().or(self.detail.as_deref()).or(self.title.as_deref())
+    }
+}
+
+impl aioz::LiveStreamKeyResponse {
+    /// One key in the form the emulator answers it: `{"status": "success", "data": key}`.
+    pub fn success(key: aioz::LiveStreamKey) -> Self {
+        let mut envelope = Self::new(key);
+        envelope.status = Some("success".to_owned());
+        envelope
     }
 }
 

@@ -53,7 +53,7 @@ fn aioz_error(message: &str) -> aioz_types::ErrorResponse {
 }
 
 fn storm_error(message: &str) -> storm_types::ErrorResponse {
-    storm_types::ErrorResponse { message: message.to_owned() }
+    storm_types::ErrorResponse::new(message.to_owned())
 }
 
 /// Answers a forced status with the operation's documented variant of that status.
@@ -130,22 +130,17 @@ impl LiveStreamsApi for Aioz {
         if input.body.name == "panic" {
             panic!("the test asked this handler to panic");
         }
-        let key = aioz_types::LiveStreamKey {
-            id: Uuid::new_v4().to_string(),
-            user_id: Some(format!("user-{account}")),
-            name: Some(input.body.name),
-            title: None,
-            stream_key: Some(Uuid::new_v4().to_string()),
-            rtmp_url: Some("rtmp://127.0.0.1:1935/live".to_owned()),
-            save: Some(input.body.save),
-            type_: Some(input.body.type_.unwrap_or(aioz_types::LiveStreamType::Video).into()),
-            created_at: Some(now()),
-            updated_at: Some(now()),
-        };
+        let mut key = aioz_types::LiveStreamKey::new(Uuid::new_v4().to_string());
+        key.user_id = Some(format!("user-{account}"));
+        key.name = Some(input.body.name);
+        key.stream_key = Some(Uuid::new_v4().to_string());
+        key.rtmp_url = Some("rtmp://127.0.0.1:1935/live".to_owned());
+        key.save = Some(input.body.save);
+        key.type_ = Some(input.body.type_.unwrap_or(aioz_types::LiveStreamType::Video).into());
+        key.created_at = Some(now());
+        key.updated_at = Some(now());
         self.keys.lock().unwrap().push((account.to_owned(), key.clone()));
-        let body =
-            aioz_types::LiveStreamKeyResponse { status: Some("success".to_owned()), data: key };
-        Ok(R::Ok(body, HEADERS))
+        Ok(R::Ok(aioz_types::LiveStreamKeyResponse::success(key), HEADERS))
     }
 
     async fn list_live_stream_keys(
@@ -173,18 +168,17 @@ impl LiveStreamsApi for Aioz {
             .take(input.limit as usize)
             .cloned()
             .collect();
-        let body = aioz_types::LiveStreamKeyListResponse {
-            status: Some("success".to_owned()),
-            data: Some(aioz_types::LiveStreamKeyList {
-                live_stream_keys: Some(page),
-                // A search for "bad-total" makes a deliberately wrong response: `total` is at least 0.
-                total: Some(if input.search.as_deref() == Some("bad-total") {
-                    -1
-                } else {
-                    matching.len() as i64
-                }),
-            }),
-        };
+        let mut list = aioz_types::LiveStreamKeyList::new();
+        list.live_stream_keys = Some(page);
+        // A search for "bad-total" makes a deliberately wrong response: `total` is at least 0.
+        list.total = Some(if input.search.as_deref() == Some("bad-total") {
+            -1
+        } else {
+            matching.len() as i64
+        });
+        let mut body = aioz_types::LiveStreamKeyListResponse::new();
+        body.status = Some("success".to_owned());
+        body.data = Some(list);
         Ok(R::Ok(body, HEADERS))
     }
 
@@ -197,13 +191,9 @@ impl LiveStreamsApi for Aioz {
         let account = account!(input.credentials, GetLiveStreamKeyResponse, write = false);
         let keys = self.keys.lock().unwrap();
         match keys.iter().find(|(owner, key)| owner == account && key.id == input.id.to_string()) {
-            Some((_, key)) => Ok(R::Ok(
-                aioz_types::LiveStreamKeyResponse {
-                    status: Some("success".to_owned()),
-                    data: key.clone(),
-                },
-                HEADERS,
-            )),
+            Some((_, key)) => {
+                Ok(R::Ok(aioz_types::LiveStreamKeyResponse::success(key.clone()), HEADERS))
+            }
             None => Ok(R::NotFound(aioz_error("live stream key not found"), HEADERS)),
         }
     }
@@ -227,11 +217,7 @@ impl LiveStreamsApi for Aioz {
         if let Some(save) = input.body.save {
             key.save = Some(save);
         }
-        let body = aioz_types::LiveStreamKeyResponse {
-            status: Some("success".to_owned()),
-            data: key.clone(),
-        };
-        Ok(R::Ok(body, HEADERS))
+        Ok(R::Ok(aioz_types::LiveStreamKeyResponse::success(key.clone()), HEADERS))
     }
 
     async fn delete_live_stream_key(
@@ -247,10 +233,9 @@ impl LiveStreamsApi for Aioz {
         if keys.len() == before {
             return Ok(R::NotFound(aioz_error("live stream key not found"), HEADERS));
         }
-        let body = aioz_types::DeleteLiveStreamKeyResponse {
-            status: Some("success".to_owned()),
-            message: Some("Live stream key deleted".to_owned()),
-        };
+        let mut body = aioz_types::DeleteLiveStreamKeyResponse::new();
+        body.status = Some("success".to_owned());
+        body.message = Some("Live stream key deleted".to_owned());
         Ok(R::Ok(body, HEADERS))
     }
 }
@@ -286,28 +271,23 @@ impl Storm {
 }
 
 fn meta() -> storm_types::Meta {
-    storm_types::Meta { execution_time: 1, generated_at: 1_795_428_900_000 }
+    storm_types::Meta::new(1, 1_795_428_900_000)
 }
 
 fn wrapped(value: bool) -> storm_types::BooleanSetting {
-    storm_types::BooleanSetting { editable: true, value: Some(value), locked_by: None }
+    let mut setting = storm_types::BooleanSetting::new(true);
+    setting.value = Some(value);
+    setting
 }
 
 fn default_settings() -> storm_types::IngestSettings {
-    storm_types::IngestSettings {
-        allow_stream_ingest: wrapped(true),
-        auto_stream_publish: wrapped(true),
-        allow_stream_overwrite: wrapped(true),
-        authorization_enabled: wrapped(false),
-        auth_type: storm_types::AuthTypeSetting {
-            editable: true,
-            value: storm_types::AuthType::None.into(),
-            locked_by: None,
-        },
-        request_url: None,
-        file_url: None,
-        auth_users: None,
-    }
+    storm_types::IngestSettings::new(
+        wrapped(true),
+        wrapped(true),
+        storm_types::AuthTypeSetting::new(true, storm_types::AuthType::None.into()),
+        wrapped(false),
+        wrapped(true),
+    )
 }
 
 macro_rules! storm_forced {
@@ -330,18 +310,17 @@ impl StormApi for Storm {
         {
             return Ok(storm::LoginResponse::Unauthorized(storm_error("Invalid credentials")));
         }
-        Ok(storm::LoginResponse::Ok(storm_types::LoginResponse {
-            data: storm_types::LoginData {
-                access_token: "storm-token".parse().unwrap(),
-                token_type: storm_types::TokenType::Bearer,
-                expire_date: 1_795_429_800_000,
-                remaining_time: 900_000,
-                username: "admin".to_owned(),
-                message: Some("Authentication successful".to_owned()),
-            },
-            meta: meta(),
-            message: Some("Authentication successful".to_owned()),
-        }))
+        let mut data = storm_types::LoginData::new(
+            "storm-token".parse().unwrap(),
+            1_795_429_800_000,
+            900_000,
+            storm_types::TokenType::Bearer,
+            "admin".to_owned(),
+        );
+        data.message = Some("Authentication successful".to_owned());
+        let mut response = storm_types::LoginResponse::new(data, meta());
+        response.message = Some("Authentication successful".to_owned());
+        Ok(storm::LoginResponse::Ok(response))
     }
 
     async fn create_application(
@@ -366,29 +345,27 @@ impl StormApi for Storm {
         ) {
             self.settings.lock().unwrap().insert(name, default_settings());
         }
-        Ok(R::Created(storm_types::ApplicationResponse {
-            data: storm_types::ApplicationResponseData {
-                attributes: storm_types::ApplicationInfo {
-                    name: application.name.to_string(),
-                    type_: application
-                        .type_
-                        .to_string()
-                        .parse::<storm_types::ApplicationTypeName>()
-                        .map(Into::into)
-                        .unwrap_or_else(|_| {
-                            application
-                                .type_
-                                .to_string()
-                                .to_uppercase()
-                                .parse::<storm_types::ApplicationTypeName>()
-                                .unwrap()
-                                .into()
-                        }),
-                },
-            },
-            meta: meta(),
-            message: Some("Application created".to_owned()),
-        }))
+        let reported = application
+            .type_
+            .to_string()
+            .parse::<storm_types::ApplicationTypeName>()
+            .map(Into::into)
+            .unwrap_or_else(|_| {
+                application
+                    .type_
+                    .to_string()
+                    .to_uppercase()
+                    .parse::<storm_types::ApplicationTypeName>()
+                    .unwrap()
+                    .into()
+            });
+        let info = storm_types::ApplicationInfo::new(application.name.to_string(), reported);
+        let mut response = storm_types::ApplicationResponse::new(
+            storm_types::ApplicationResponseData::new(info),
+            meta(),
+        );
+        response.message = Some("Application created".to_owned());
+        Ok(R::Created(response))
     }
 
     async fn delete_application(
@@ -404,10 +381,7 @@ impl StormApi for Storm {
             return Ok(R::NotFound(storm_error("Application not found")));
         }
         self.settings.lock().unwrap().remove(input.app_name.as_str());
-        Ok(R::Ok(storm_types::MessageResponse {
-            meta: meta(),
-            message: "Application deleted".to_owned(),
-        }))
+        Ok(R::Ok(storm_types::MessageResponse::new("Application deleted".to_owned(), meta())))
     }
 
     async fn get_application_settings(
@@ -423,16 +397,9 @@ impl StormApi for Storm {
             return Ok(R::NotFound(storm_error("Application not found")));
         }
         let ingest = self.settings.lock().unwrap().get(input.app_name.as_str()).cloned();
-        Ok(R::Ok(storm_types::ApplicationSettingsResponse {
-            data: storm_types::ApplicationSettings {
-                name: None,
-                type_: None,
-                ingest_settings: ingest
-                    .map(|attributes| storm_types::IngestSettingsSection { attributes }),
-            },
-            meta: meta(),
-            message: None,
-        }))
+        let mut data = storm_types::ApplicationSettings::new();
+        data.ingest_settings = ingest.map(storm_types::IngestSettingsSection::new);
+        Ok(R::Ok(storm_types::ApplicationSettingsResponse::new(data, meta())))
     }
 
     async fn update_ingest_settings(
@@ -460,11 +427,12 @@ impl StormApi for Storm {
         if let Some(value) = update.auth_type {
             current.auth_type.value = value.into();
         }
-        Ok(R::Ok(storm_types::IngestSettingsResponse {
-            data: storm_types::IngestSettingsSection { attributes: current.clone() },
-            meta: meta(),
-            message: Some("Ingest settings updated".to_owned()),
-        }))
+        let mut response = storm_types::IngestSettingsResponse::new(
+            storm_types::IngestSettingsSection::new(current.clone()),
+            meta(),
+        );
+        response.message = Some("Ingest settings updated".to_owned());
+        Ok(R::Ok(response))
     }
 
     async fn create_stream(
@@ -494,18 +462,16 @@ impl StormApi for Storm {
             storm_types::StreamSource::NoAuthSource(_) => storm_types::StreamAuthType::None,
         };
         streams.insert(key, attributes.source);
-        Ok(R::Created(storm_types::StreamResponse {
-            data: storm_types::StreamResponseData {
-                attributes: storm_types::Stream {
-                    stream_key: attributes.stream_key,
-                    type_: attributes.type_.into(),
-                    allow_publishing: attributes.allow_publishing,
-                    record_stream: attributes.record_stream,
-                    source: storm_types::StreamSourceSummary { auth_type },
-                },
-            },
-            meta: meta(),
-            message: Some("Stream created".to_owned()),
-        }))
+        let mut stream = storm_types::Stream::new(
+            storm_types::StreamSourceSummary::new(auth_type),
+            attributes.stream_key,
+            attributes.type_.into(),
+        );
+        stream.allow_publishing = attributes.allow_publishing;
+        stream.record_stream = attributes.record_stream;
+        let mut response =
+            storm_types::StreamResponse::new(storm_types::StreamResponseData::new(stream), meta());
+        response.message = Some("Stream created".to_owned());
+        Ok(R::Created(response))
     }
 }

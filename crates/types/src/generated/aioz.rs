@@ -15,6 +15,7 @@
     ::schemars::JsonSchema, ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq,
 )]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct CreateLiveStreamKeyRequest {
     /// The live stream key's name.
     pub name: ::std::string::String,
@@ -25,6 +26,10 @@ pub struct CreateLiveStreamKeyRequest {
     pub type_: ::std::option::Option<LiveStreamType>,
 }
 impl CreateLiveStreamKeyRequest {
+    /// From the required fields; the optional ones start empty and are set by assignment.
+    pub fn new(name: ::std::string::String) -> Self {
+        Self { name, save: ::std::default::Default::default(), type_: ::std::option::Option::None }
+    }
     pub fn builder() -> builder::CreateLiveStreamKeyRequest {
         Default::default()
     }
@@ -39,6 +44,7 @@ impl CreateLiveStreamKeyRequest {
     Default,
     PartialEq,
 )]
+#[non_exhaustive]
 pub struct DeleteLiveStreamKeyResponse {
     /// What the service did.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -48,6 +54,10 @@ pub struct DeleteLiveStreamKeyResponse {
     pub status: ::std::option::Option<::std::string::String>,
 }
 impl DeleteLiveStreamKeyResponse {
+    /// Every field empty; set the ones to send by assignment.
+    pub fn new() -> Self {
+        Self { message: ::std::option::Option::None, status: ::std::option::Option::None }
+    }
     pub fn builder() -> builder::DeleteLiveStreamKeyResponse {
         Default::default()
     }
@@ -65,6 +75,7 @@ impl DeleteLiveStreamKeyResponse {
     Default,
     PartialEq,
 )]
+#[non_exhaustive]
 pub struct ErrorResponse {
     /// A problem detail, as the Node SDK reads it.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -83,6 +94,16 @@ pub struct ErrorResponse {
     pub type_: ::std::option::Option<::std::string::String>,
 }
 impl ErrorResponse {
+    /// Every field empty; set the ones to send by assignment.
+    pub fn new() -> Self {
+        Self {
+            detail: ::std::option::Option::None,
+            message: ::std::option::Option::None,
+            status: ::std::option::Option::None,
+            title: ::std::option::Option::None,
+            type_: ::std::option::Option::None,
+        }
+    }
     pub fn builder() -> builder::ErrorResponse {
         Default::default()
     }
@@ -96,6 +117,7 @@ impl ErrorResponse {
 #[derive(
     ::schemars::JsonSchema, ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq,
 )]
+#[non_exhaustive]
 pub struct LiveStreamKey {
     /// When the key was created (RFC 3339 from the emulator).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -128,6 +150,21 @@ pub struct LiveStreamKey {
     pub user_id: ::std::option::Option<::std::string::String>,
 }
 impl LiveStreamKey {
+    /// From the required fields; the optional ones start empty and are set by assignment.
+    pub fn new(id: ::std::string::String) -> Self {
+        Self {
+            created_at: ::std::option::Option::None,
+            id,
+            name: ::std::option::Option::None,
+            rtmp_url: ::std::option::Option::None,
+            save: ::std::option::Option::None,
+            stream_key: ::std::option::Option::None,
+            title: ::std::option::Option::None,
+            type_: ::std::option::Option::None,
+            updated_at: ::std::option::Option::None,
+            user_id: ::std::option::Option::None,
+        }
+    }
     pub fn builder() -> builder::LiveStreamKey {
         Default::default()
     }
@@ -142,6 +179,7 @@ impl LiveStreamKey {
     Default,
     PartialEq,
 )]
+#[non_exhaustive]
 pub struct LiveStreamKeyList {
     /// The keys of this page, in the requested order. `null` is read as no keys: a server written in
     /// Go, as the vendor's is, encodes an empty slice that way.
@@ -152,6 +190,10 @@ pub struct LiveStreamKeyList {
     pub total: ::std::option::Option<i64>,
 }
 impl LiveStreamKeyList {
+    /// Every field empty; set the ones to send by assignment.
+    pub fn new() -> Self {
+        Self { live_stream_keys: ::std::option::Option::None, total: ::std::option::Option::None }
+    }
     pub fn builder() -> builder::LiveStreamKeyList {
         Default::default()
     }
@@ -166,6 +208,7 @@ impl LiveStreamKeyList {
     Default,
     PartialEq,
 )]
+#[non_exhaustive]
 pub struct LiveStreamKeyListResponse {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub data: ::std::option::Option<LiveStreamKeyList>,
@@ -174,6 +217,10 @@ pub struct LiveStreamKeyListResponse {
     pub status: ::std::option::Option<::std::string::String>,
 }
 impl LiveStreamKeyListResponse {
+    /// Every field empty; set the ones to send by assignment.
+    pub fn new() -> Self {
+        Self { data: ::std::option::Option::None, status: ::std::option::Option::None }
+    }
     pub fn builder() -> builder::LiveStreamKeyListResponse {
         Default::default()
     }
@@ -183,6 +230,7 @@ impl LiveStreamKeyListResponse {
 #[derive(
     ::schemars::JsonSchema, ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq,
 )]
+#[non_exhaustive]
 pub struct LiveStreamKeyResponse {
     pub data: LiveStreamKey,
     /// `success`.
@@ -190,6 +238,10 @@ pub struct LiveStreamKeyResponse {
     pub status: ::std::option::Option<::std::string::String>,
 }
 impl LiveStreamKeyResponse {
+    /// From the required fields; the optional ones start empty and are set by assignment.
+    pub fn new(data: LiveStreamKey) -> Self {
+        Self { data, status: ::std::option::Option::None }
+    }
     pub fn builder() -> builder::LiveStreamKeyResponse {
         Default::default()
     }
@@ -445,6 +497,7 @@ impl ::std::default::Default for SortOrder {
     PartialEq,
 )]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct UpdateLiveStreamKeyRequest {
     /// The new name of the live stream key.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -454,6 +507,10 @@ pub struct UpdateLiveStreamKeyRequest {
     pub save: ::std::option::Option<bool>,
 }
 impl UpdateLiveStreamKeyRequest {
+    /// Every field empty; set the ones to send by assignment.
+    pub fn new() -> Self {
+        Self { name: ::std::option::Option::None, save: ::std::option::Option::None }
+    }
     pub fn builder() -> builder::UpdateLiveStreamKeyRequest {
         Default::default()
     }

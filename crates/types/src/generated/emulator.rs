@@ -158,11 +158,16 @@ impl ::std::convert::TryFrom<::std::string::String> for DenyReason {
 #[derive(
     ::schemars::JsonSchema, ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq,
 )]
+#[non_exhaustive]
 pub struct ErrorResponse {
     /// What went wrong, naming the field at fault where there is one.
     pub message: ::std::string::String,
 }
 impl ErrorResponse {
+    /// From the required fields; the optional ones start empty and are set by assignment.
+    pub fn new(message: ::std::string::String) -> Self {
+        Self { message }
+    }
     pub fn builder() -> builder::ErrorResponse {
         Default::default()
     }
@@ -172,11 +177,16 @@ impl ErrorResponse {
     ::schemars::JsonSchema, ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq,
 )]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct NoCredentials {
     #[serde(rename = "type")]
     pub type_: NoCredentialsType,
 }
 impl NoCredentials {
+    /// From the required fields; the optional ones start empty and are set by assignment.
+    pub fn new(type_: NoCredentialsType) -> Self {
+        Self { type_ }
+    }
     pub fn builder() -> builder::NoCredentials {
         Default::default()
     }
@@ -234,6 +244,7 @@ impl ::std::convert::TryFrom<::std::string::String> for NoCredentialsType {
     ::schemars::JsonSchema, ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq,
 )]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct PublishAllowed {
     pub decision: PublishAllowedDecision,
     /// Whether the stream starts published (`autoStreamPublish`).
@@ -246,6 +257,14 @@ pub struct PublishAllowed {
     pub session_id: ::uuid::Uuid,
 }
 impl PublishAllowed {
+    /// From the required fields; the optional ones start empty and are set by assignment.
+    pub fn new(
+        decision: PublishAllowedDecision,
+        published: bool,
+        session_id: ::uuid::Uuid,
+    ) -> Self {
+        Self { decision, published, replaced_session_id: ::std::option::Option::None, session_id }
+    }
     pub fn builder() -> builder::PublishAllowed {
         Default::default()
     }
@@ -322,6 +341,7 @@ impl ::std::convert::From<PublishDenied> for PublishDecision {
     ::schemars::JsonSchema, ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq,
 )]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct PublishDenied {
     pub decision: PublishDeniedDecision,
     /// The reason in words, safe to show the publisher.
@@ -329,6 +349,14 @@ pub struct PublishDenied {
     pub reason: DenyReason,
 }
 impl PublishDenied {
+    /// From the required fields; the optional ones start empty and are set by assignment.
+    pub fn new(
+        decision: PublishDeniedDecision,
+        message: ::std::string::String,
+        reason: DenyReason,
+    ) -> Self {
+        Self { decision, message, reason }
+    }
     pub fn builder() -> builder::PublishDenied {
         Default::default()
     }
@@ -386,6 +414,7 @@ impl ::std::convert::TryFrom<::std::string::String> for PublishDeniedDecision {
     ::schemars::JsonSchema, ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq,
 )]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct PublishRequest {
     /// The publisher's IPv4 or IPv6 address, as the `request` service is told it. Default
     /// `127.0.0.1`.
@@ -397,6 +426,10 @@ pub struct PublishRequest {
     pub stream_key: PublishRequestStreamKey,
 }
 impl PublishRequest {
+    /// From the required fields; the optional ones start empty and are set by assignment.
+    pub fn new(credentials: PublisherCredentials, stream_key: PublishRequestStreamKey) -> Self {
+        Self { client_address: ::std::option::Option::None, credentials, stream_key }
+    }
     pub fn builder() -> builder::PublishRequest {
         Default::default()
     }
@@ -493,12 +526,17 @@ impl ::std::convert::From<StreamSecretCredentials> for PublisherCredentials {
     ::schemars::JsonSchema, ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq,
 )]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct StreamSecretCredentials {
     pub secret: crate::Secret,
     #[serde(rename = "type")]
     pub type_: StreamSecretCredentialsType,
 }
 impl StreamSecretCredentials {
+    /// From the required fields; the optional ones start empty and are set by assignment.
+    pub fn new(secret: crate::Secret, type_: StreamSecretCredentialsType) -> Self {
+        Self { secret, type_ }
+    }
     pub fn builder() -> builder::StreamSecretCredentials {
         Default::default()
     }
@@ -556,12 +594,17 @@ impl ::std::convert::TryFrom<::std::string::String> for StreamSecretCredentialsT
     ::schemars::JsonSchema, ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq,
 )]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct TokenCredentials {
     pub token: crate::Secret,
     #[serde(rename = "type")]
     pub type_: TokenCredentialsType,
 }
 impl TokenCredentials {
+    /// From the required fields; the optional ones start empty and are set by assignment.
+    pub fn new(token: crate::Secret, type_: TokenCredentialsType) -> Self {
+        Self { token, type_ }
+    }
     pub fn builder() -> builder::TokenCredentials {
         Default::default()
     }
@@ -619,6 +662,7 @@ impl ::std::convert::TryFrom<::std::string::String> for TokenCredentialsType {
     ::schemars::JsonSchema, ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq,
 )]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct UsernamePassword {
     pub password: crate::Secret,
     #[serde(rename = "type")]
@@ -626,6 +670,14 @@ pub struct UsernamePassword {
     pub username: UsernamePasswordUsername,
 }
 impl UsernamePassword {
+    /// From the required fields; the optional ones start empty and are set by assignment.
+    pub fn new(
+        password: crate::Secret,
+        type_: UsernamePasswordType,
+        username: UsernamePasswordUsername,
+    ) -> Self {
+        Self { password, type_, username }
+    }
     pub fn builder() -> builder::UsernamePassword {
         Default::default()
     }

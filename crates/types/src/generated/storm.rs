@@ -14,12 +14,17 @@
 #[derive(
     ::schemars::JsonSchema, ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq,
 )]
+#[non_exhaustive]
 pub struct Application {
     pub name: ApplicationName,
     #[serde(rename = "type")]
     pub type_: ApplicationType,
 }
 impl Application {
+    /// From the required fields; the optional ones start empty and are set by assignment.
+    pub fn new(name: ApplicationName, type_: ApplicationType) -> Self {
+        Self { name, type_ }
+    }
     pub fn builder() -> builder::Application {
         Default::default()
     }
@@ -28,6 +33,7 @@ impl Application {
 #[derive(
     ::schemars::JsonSchema, ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq,
 )]
+#[non_exhaustive]
 pub struct ApplicationInfo {
     /// The application's name.
     pub name: ::std::string::String,
@@ -35,6 +41,13 @@ pub struct ApplicationInfo {
     pub type_: crate::Open<crate::storm::ApplicationTypeName>,
 }
 impl ApplicationInfo {
+    /// From the required fields; the optional ones start empty and are set by assignment.
+    pub fn new(
+        name: ::std::string::String,
+        type_: crate::Open<crate::storm::ApplicationTypeName>,
+    ) -> Self {
+        Self { name, type_ }
+    }
     pub fn builder() -> builder::ApplicationInfo {
         Default::default()
     }
@@ -96,6 +109,7 @@ impl<'de> ::serde::Deserialize<'de> for ApplicationName {
 #[derive(
     ::schemars::JsonSchema, ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq,
 )]
+#[non_exhaustive]
 pub struct ApplicationResponse {
     pub data: ApplicationResponseData,
     /// What the server did.
@@ -104,6 +118,10 @@ pub struct ApplicationResponse {
     pub meta: Meta,
 }
 impl ApplicationResponse {
+    /// From the required fields; the optional ones start empty and are set by assignment.
+    pub fn new(data: ApplicationResponseData, meta: Meta) -> Self {
+        Self { data, message: ::std::option::Option::None, meta }
+    }
     pub fn builder() -> builder::ApplicationResponse {
         Default::default()
     }
@@ -112,10 +130,15 @@ impl ApplicationResponse {
 #[derive(
     ::schemars::JsonSchema, ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq,
 )]
+#[non_exhaustive]
 pub struct ApplicationResponseData {
     pub attributes: ApplicationInfo,
 }
 impl ApplicationResponseData {
+    /// From the required fields; the optional ones start empty and are set by assignment.
+    pub fn new(attributes: ApplicationInfo) -> Self {
+        Self { attributes }
+    }
     pub fn builder() -> builder::ApplicationResponseData {
         Default::default()
     }
@@ -131,6 +154,7 @@ impl ApplicationResponseData {
     Default,
     PartialEq,
 )]
+#[non_exhaustive]
 pub struct ApplicationSettings {
     #[serde(rename = "ingestSettings", skip_serializing_if = "::std::option::Option::is_none")]
     pub ingest_settings: ::std::option::Option<IngestSettingsSection>,
@@ -141,6 +165,14 @@ pub struct ApplicationSettings {
     pub type_: ::std::option::Option<crate::Open<crate::storm::ApplicationTypeName>>,
 }
 impl ApplicationSettings {
+    /// Every field empty; set the ones to send by assignment.
+    pub fn new() -> Self {
+        Self {
+            ingest_settings: ::std::option::Option::None,
+            name: ::std::option::Option::None,
+            type_: ::std::option::Option::None,
+        }
+    }
     pub fn builder() -> builder::ApplicationSettings {
         Default::default()
     }
@@ -149,6 +181,7 @@ impl ApplicationSettings {
 #[derive(
     ::schemars::JsonSchema, ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq,
 )]
+#[non_exhaustive]
 pub struct ApplicationSettingsResponse {
     pub data: ApplicationSettings,
     /// What the server did.
@@ -157,6 +190,10 @@ pub struct ApplicationSettingsResponse {
     pub meta: Meta,
 }
 impl ApplicationSettingsResponse {
+    /// From the required fields; the optional ones start empty and are set by assignment.
+    pub fn new(data: ApplicationSettings, meta: Meta) -> Self {
+        Self { data, message: ::std::option::Option::None, meta }
+    }
     pub fn builder() -> builder::ApplicationSettingsResponse {
         Default::default()
     }
@@ -358,6 +395,7 @@ impl ::std::default::Default for AuthType {
 #[derive(
     ::schemars::JsonSchema, ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq,
 )]
+#[non_exhaustive]
 pub struct AuthTypeSetting {
     /// False when the server's environment locks the setting.
     pub editable: bool,
@@ -366,6 +404,10 @@ pub struct AuthTypeSetting {
     pub value: crate::Open<crate::storm::AuthType>,
 }
 impl AuthTypeSetting {
+    /// From the required fields; the optional ones start empty and are set by assignment.
+    pub fn new(editable: bool, value: crate::Open<crate::storm::AuthType>) -> Self {
+        Self { editable, locked_by: ::std::option::Option::None, value }
+    }
     pub fn builder() -> builder::AuthTypeSetting {
         Default::default()
     }
@@ -395,11 +437,16 @@ impl ::std::convert::From<AuthUserToken> for AuthUser {
     ::schemars::JsonSchema, ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq,
 )]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct AuthUserCredentials {
     pub password: crate::Secret,
     pub username: Username,
 }
 impl AuthUserCredentials {
+    /// From the required fields; the optional ones start empty and are set by assignment.
+    pub fn new(password: crate::Secret, username: Username) -> Self {
+        Self { password, username }
+    }
     pub fn builder() -> builder::AuthUserCredentials {
         Default::default()
     }
@@ -461,6 +508,7 @@ impl ::std::convert::TryFrom<::std::string::String> for AuthUserKind {
 #[derive(
     ::schemars::JsonSchema, ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq,
 )]
+#[non_exhaustive]
 pub struct AuthUserSummary {
     /// When the token expires, in Unix milliseconds, for `token`; absent if never.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -471,6 +519,10 @@ pub struct AuthUserSummary {
     pub username: ::std::option::Option<::std::string::String>,
 }
 impl AuthUserSummary {
+    /// From the required fields; the optional ones start empty and are set by assignment.
+    pub fn new(kind: AuthUserKind) -> Self {
+        Self { expire: ::std::option::Option::None, kind, username: ::std::option::Option::None }
+    }
     pub fn builder() -> builder::AuthUserSummary {
         Default::default()
     }
@@ -480,6 +532,7 @@ impl AuthUserSummary {
     ::schemars::JsonSchema, ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq,
 )]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct AuthUserToken {
     /// When the token expires, in Unix milliseconds; absent means it never does.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -487,6 +540,10 @@ pub struct AuthUserToken {
     pub token: crate::Secret,
 }
 impl AuthUserToken {
+    /// From the required fields; the optional ones start empty and are set by assignment.
+    pub fn new(token: crate::Secret) -> Self {
+        Self { expire: ::std::option::Option::None, token }
+    }
     pub fn builder() -> builder::AuthUserToken {
         Default::default()
     }
@@ -495,6 +552,7 @@ impl AuthUserToken {
 #[derive(
     ::schemars::JsonSchema, ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq,
 )]
+#[non_exhaustive]
 pub struct AuthUsersSetting {
     /// False when the server's environment locks the setting.
     pub editable: bool,
@@ -503,6 +561,10 @@ pub struct AuthUsersSetting {
     pub value: ::std::vec::Vec<AuthUserSummary>,
 }
 impl AuthUsersSetting {
+    /// From the required fields; the optional ones start empty and are set by assignment.
+    pub fn new(editable: bool, value: ::std::vec::Vec<AuthUserSummary>) -> Self {
+        Self { editable, locked_by: ::std::option::Option::None, value }
+    }
     pub fn builder() -> builder::AuthUsersSetting {
         Default::default()
     }
@@ -512,6 +574,7 @@ impl AuthUsersSetting {
 #[derive(
     ::schemars::JsonSchema, ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq,
 )]
+#[non_exhaustive]
 pub struct BooleanSetting {
     /// False when the server's environment locks the setting.
     pub editable: bool,
@@ -521,6 +584,14 @@ pub struct BooleanSetting {
     pub value: ::std::option::Option<bool>,
 }
 impl BooleanSetting {
+    /// From the required fields; the optional ones start empty and are set by assignment.
+    pub fn new(editable: bool) -> Self {
+        Self {
+            editable,
+            locked_by: ::std::option::Option::None,
+            value: ::std::option::Option::None,
+        }
+    }
     pub fn builder() -> builder::BooleanSetting {
         Default::default()
     }
@@ -530,10 +601,15 @@ impl BooleanSetting {
     ::schemars::JsonSchema, ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq,
 )]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct CreateApplicationRequest {
     pub data: CreateApplicationRequestData,
 }
 impl CreateApplicationRequest {
+    /// From the required fields; the optional ones start empty and are set by assignment.
+    pub fn new(data: CreateApplicationRequestData) -> Self {
+        Self { data }
+    }
     pub fn builder() -> builder::CreateApplicationRequest {
         Default::default()
     }
@@ -543,10 +619,15 @@ impl CreateApplicationRequest {
     ::schemars::JsonSchema, ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq,
 )]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct CreateApplicationRequestData {
     pub attributes: Application,
 }
 impl CreateApplicationRequestData {
+    /// From the required fields; the optional ones start empty and are set by assignment.
+    pub fn new(attributes: Application) -> Self {
+        Self { attributes }
+    }
     pub fn builder() -> builder::CreateApplicationRequestData {
         Default::default()
     }
@@ -556,10 +637,15 @@ impl CreateApplicationRequestData {
     ::schemars::JsonSchema, ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq,
 )]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct CreateStreamRequest {
     pub data: CreateStreamRequestData,
 }
 impl CreateStreamRequest {
+    /// From the required fields; the optional ones start empty and are set by assignment.
+    pub fn new(data: CreateStreamRequestData) -> Self {
+        Self { data }
+    }
     pub fn builder() -> builder::CreateStreamRequest {
         Default::default()
     }
@@ -569,10 +655,15 @@ impl CreateStreamRequest {
     ::schemars::JsonSchema, ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq,
 )]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct CreateStreamRequestData {
     pub attributes: CreateStreamRequestDataAttributes,
 }
 impl CreateStreamRequestData {
+    /// From the required fields; the optional ones start empty and are set by assignment.
+    pub fn new(attributes: CreateStreamRequestDataAttributes) -> Self {
+        Self { attributes }
+    }
     pub fn builder() -> builder::CreateStreamRequestData {
         Default::default()
     }
@@ -582,6 +673,7 @@ impl CreateStreamRequestData {
     ::schemars::JsonSchema, ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq,
 )]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct CreateStreamRequestDataAttributes {
     /// Whether the stream may be published.
     #[serde(rename = "allowPublishing", skip_serializing_if = "::std::option::Option::is_none")]
@@ -596,6 +688,16 @@ pub struct CreateStreamRequestDataAttributes {
     pub type_: StreamType,
 }
 impl CreateStreamRequestDataAttributes {
+    /// From the required fields; the optional ones start empty and are set by assignment.
+    pub fn new(source: StreamSource, stream_key: StreamKey, type_: StreamType) -> Self {
+        Self {
+            allow_publishing: ::std::option::Option::None,
+            record_stream: ::std::option::Option::None,
+            source,
+            stream_key,
+            type_,
+        }
+    }
     pub fn builder() -> builder::CreateStreamRequestDataAttributes {
         Default::default()
     }
@@ -605,6 +707,7 @@ impl CreateStreamRequestDataAttributes {
     ::schemars::JsonSchema, ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq,
 )]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct CredentialsSource {
     pub auth: CredentialsSourceAuth,
     #[serde(rename = "authType")]
@@ -615,6 +718,15 @@ pub struct CredentialsSource {
     pub url: ::std::option::Option<SourceUrl>,
 }
 impl CredentialsSource {
+    /// From the required fields; the optional ones start empty and are set by assignment.
+    pub fn new(auth: CredentialsSourceAuth, auth_type: CredentialsSourceAuthType) -> Self {
+        Self {
+            auth,
+            auth_type,
+            protocol: ::std::option::Option::None,
+            url: ::std::option::Option::None,
+        }
+    }
     pub fn builder() -> builder::CredentialsSource {
         Default::default()
     }
@@ -624,11 +736,16 @@ impl CredentialsSource {
     ::schemars::JsonSchema, ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq,
 )]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct CredentialsSourceAuth {
     pub password: crate::Secret,
     pub username: Username,
 }
 impl CredentialsSourceAuth {
+    /// From the required fields; the optional ones start empty and are set by assignment.
+    pub fn new(password: crate::Secret, username: Username) -> Self {
+        Self { password, username }
+    }
     pub fn builder() -> builder::CredentialsSourceAuth {
         Default::default()
     }
@@ -685,11 +802,16 @@ impl ::std::convert::TryFrom<::std::string::String> for CredentialsSourceAuthTyp
 #[derive(
     ::schemars::JsonSchema, ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq,
 )]
+#[non_exhaustive]
 pub struct ErrorResponse {
     /// What went wrong, naming the field at fault where there is one.
     pub message: ::std::string::String,
 }
 impl ErrorResponse {
+    /// From the required fields; the optional ones start empty and are set by assignment.
+    pub fn new(message: ::std::string::String) -> Self {
+        Self { message }
+    }
     pub fn builder() -> builder::ErrorResponse {
         Default::default()
     }
@@ -754,6 +876,7 @@ impl<'de> ::serde::Deserialize<'de> for FilePath {
 #[derive(
     ::schemars::JsonSchema, ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq,
 )]
+#[non_exhaustive]
 pub struct IngestSettings {
     #[serde(rename = "allowStreamIngest")]
     pub allow_stream_ingest: BooleanSetting,
@@ -773,6 +896,25 @@ pub struct IngestSettings {
     pub request_url: ::std::option::Option<StringSetting>,
 }
 impl IngestSettings {
+    /// From the required fields; the optional ones start empty and are set by assignment.
+    pub fn new(
+        allow_stream_ingest: BooleanSetting,
+        allow_stream_overwrite: BooleanSetting,
+        auth_type: AuthTypeSetting,
+        authorization_enabled: BooleanSetting,
+        auto_stream_publish: BooleanSetting,
+    ) -> Self {
+        Self {
+            allow_stream_ingest,
+            allow_stream_overwrite,
+            auth_type,
+            auth_users: ::std::option::Option::None,
+            authorization_enabled,
+            auto_stream_publish,
+            file_url: ::std::option::Option::None,
+            request_url: ::std::option::Option::None,
+        }
+    }
     pub fn builder() -> builder::IngestSettings {
         Default::default()
     }
@@ -795,6 +937,7 @@ impl IngestSettings {
     PartialEq,
 )]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct IngestSettingsAttributes {
     /// Allow stream ingestion.
     #[serde(rename = "allowStreamIngest", skip_serializing_if = "::std::option::Option::is_none")]
@@ -827,6 +970,20 @@ pub struct IngestSettingsAttributes {
     pub request_url: ::std::option::Option<RequestUrl>,
 }
 impl IngestSettingsAttributes {
+    /// Every field empty; set the ones to send by assignment.
+    pub fn new() -> Self {
+        Self {
+            allow_stream_ingest: ::std::option::Option::None,
+            allow_stream_overwrite: ::std::option::Option::None,
+            api_key: ::std::option::Option::None,
+            auth_type: ::std::option::Option::None,
+            auth_users: ::std::default::Default::default(),
+            authorization_enabled: ::std::option::Option::None,
+            auto_stream_publish: ::std::option::Option::None,
+            file_url: ::std::option::Option::None,
+            request_url: ::std::option::Option::None,
+        }
+    }
     pub fn builder() -> builder::IngestSettingsAttributes {
         Default::default()
     }
@@ -835,6 +992,7 @@ impl IngestSettingsAttributes {
 #[derive(
     ::schemars::JsonSchema, ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq,
 )]
+#[non_exhaustive]
 pub struct IngestSettingsResponse {
     pub data: IngestSettingsSection,
     /// What the server did.
@@ -843,6 +1001,10 @@ pub struct IngestSettingsResponse {
     pub meta: Meta,
 }
 impl IngestSettingsResponse {
+    /// From the required fields; the optional ones start empty and are set by assignment.
+    pub fn new(data: IngestSettingsSection, meta: Meta) -> Self {
+        Self { data, message: ::std::option::Option::None, meta }
+    }
     pub fn builder() -> builder::IngestSettingsResponse {
         Default::default()
     }
@@ -851,10 +1013,15 @@ impl IngestSettingsResponse {
 #[derive(
     ::schemars::JsonSchema, ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq,
 )]
+#[non_exhaustive]
 pub struct IngestSettingsSection {
     pub attributes: IngestSettings,
 }
 impl IngestSettingsSection {
+    /// From the required fields; the optional ones start empty and are set by assignment.
+    pub fn new(attributes: IngestSettings) -> Self {
+        Self { attributes }
+    }
     pub fn builder() -> builder::IngestSettingsSection {
         Default::default()
     }
@@ -905,6 +1072,7 @@ impl ::std::str::FromStr for LockedBy {
 #[derive(
     ::schemars::JsonSchema, ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq,
 )]
+#[non_exhaustive]
 pub struct LoginData {
     #[serde(rename = "accessToken")]
     pub access_token: crate::Secret,
@@ -923,6 +1091,23 @@ pub struct LoginData {
     pub username: ::std::string::String,
 }
 impl LoginData {
+    /// From the required fields; the optional ones start empty and are set by assignment.
+    pub fn new(
+        access_token: crate::Secret,
+        expire_date: i64,
+        remaining_time: i64,
+        token_type: TokenType,
+        username: ::std::string::String,
+    ) -> Self {
+        Self {
+            access_token,
+            expire_date,
+            message: ::std::option::Option::None,
+            remaining_time,
+            token_type,
+            username,
+        }
+    }
     pub fn builder() -> builder::LoginData {
         Default::default()
     }
@@ -932,11 +1117,16 @@ impl LoginData {
     ::schemars::JsonSchema, ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq,
 )]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct LoginRequest {
     pub password: crate::Secret,
     pub username: Username,
 }
 impl LoginRequest {
+    /// From the required fields; the optional ones start empty and are set by assignment.
+    pub fn new(password: crate::Secret, username: Username) -> Self {
+        Self { password, username }
+    }
     pub fn builder() -> builder::LoginRequest {
         Default::default()
     }
@@ -945,6 +1135,7 @@ impl LoginRequest {
 #[derive(
     ::schemars::JsonSchema, ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq,
 )]
+#[non_exhaustive]
 pub struct LoginResponse {
     pub data: LoginData,
     /// "Authentication successful".
@@ -953,6 +1144,10 @@ pub struct LoginResponse {
     pub meta: Meta,
 }
 impl LoginResponse {
+    /// From the required fields; the optional ones start empty and are set by assignment.
+    pub fn new(data: LoginData, meta: Meta) -> Self {
+        Self { data, message: ::std::option::Option::None, meta }
+    }
     pub fn builder() -> builder::LoginResponse {
         Default::default()
     }
@@ -961,12 +1156,17 @@ impl LoginResponse {
 #[derive(
     ::schemars::JsonSchema, ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq,
 )]
+#[non_exhaustive]
 pub struct MessageResponse {
     /// What the server did.
     pub message: ::std::string::String,
     pub meta: Meta,
 }
 impl MessageResponse {
+    /// From the required fields; the optional ones start empty and are set by assignment.
+    pub fn new(message: ::std::string::String, meta: Meta) -> Self {
+        Self { message, meta }
+    }
     pub fn builder() -> builder::MessageResponse {
         Default::default()
     }
@@ -975,6 +1175,7 @@ impl MessageResponse {
 #[derive(
     ::schemars::JsonSchema, ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq,
 )]
+#[non_exhaustive]
 pub struct Meta {
     /// How long the server took, in whole milliseconds: every reference page types it `integer`
     /// and shows integers, so the emulator answers one (`0`, not `0.0`).
@@ -985,6 +1186,10 @@ pub struct Meta {
     pub generated_at: i64,
 }
 impl Meta {
+    /// From the required fields; the optional ones start empty and are set by assignment.
+    pub fn new(execution_time: i64, generated_at: i64) -> Self {
+        Self { execution_time, generated_at }
+    }
     pub fn builder() -> builder::Meta {
         Default::default()
     }
@@ -994,6 +1199,7 @@ impl Meta {
     ::schemars::JsonSchema, ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq,
 )]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct NoAuthSource {
     #[serde(rename = "authType")]
     pub auth_type: NoAuthSourceAuthType,
@@ -1003,6 +1209,10 @@ pub struct NoAuthSource {
     pub url: ::std::option::Option<SourceUrl>,
 }
 impl NoAuthSource {
+    /// From the required fields; the optional ones start empty and are set by assignment.
+    pub fn new(auth_type: NoAuthSourceAuthType) -> Self {
+        Self { auth_type, protocol: ::std::option::Option::None, url: ::std::option::Option::None }
+    }
     pub fn builder() -> builder::NoAuthSource {
         Default::default()
     }
@@ -1179,6 +1389,7 @@ impl<'de> ::serde::Deserialize<'de> for RequestUrl {
     ::schemars::JsonSchema, ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq,
 )]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct SecretSource {
     pub auth: SecretSourceAuth,
     #[serde(rename = "authType")]
@@ -1189,6 +1400,15 @@ pub struct SecretSource {
     pub url: ::std::option::Option<SourceUrl>,
 }
 impl SecretSource {
+    /// From the required fields; the optional ones start empty and are set by assignment.
+    pub fn new(auth: SecretSourceAuth, auth_type: SecretSourceAuthType) -> Self {
+        Self {
+            auth,
+            auth_type,
+            protocol: ::std::option::Option::None,
+            url: ::std::option::Option::None,
+        }
+    }
     pub fn builder() -> builder::SecretSource {
         Default::default()
     }
@@ -1198,10 +1418,15 @@ impl SecretSource {
     ::schemars::JsonSchema, ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq,
 )]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct SecretSourceAuth {
     pub secret: crate::Secret,
 }
 impl SecretSourceAuth {
+    /// From the required fields; the optional ones start empty and are set by assignment.
+    pub fn new(secret: crate::Secret) -> Self {
+        Self { secret }
+    }
     pub fn builder() -> builder::SecretSourceAuth {
         Default::default()
     }
@@ -1310,6 +1535,7 @@ impl<'de> ::serde::Deserialize<'de> for SourceUrl {
 #[derive(
     ::schemars::JsonSchema, ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq,
 )]
+#[non_exhaustive]
 pub struct Stream {
     /// Whether the stream may be published; the emulator answers it when the create set it.
     #[serde(rename = "allowPublishing", skip_serializing_if = "::std::option::Option::is_none")]
@@ -1324,6 +1550,20 @@ pub struct Stream {
     pub type_: crate::Open<crate::storm::StreamType>,
 }
 impl Stream {
+    /// From the required fields; the optional ones start empty and are set by assignment.
+    pub fn new(
+        source: StreamSourceSummary,
+        stream_key: StreamKey,
+        type_: crate::Open<crate::storm::StreamType>,
+    ) -> Self {
+        Self {
+            allow_publishing: ::std::option::Option::None,
+            record_stream: ::std::option::Option::None,
+            source,
+            stream_key,
+            type_,
+        }
+    }
     pub fn builder() -> builder::Stream {
         Default::default()
     }
@@ -1447,6 +1687,7 @@ impl<'de> ::serde::Deserialize<'de> for StreamKey {
 #[derive(
     ::schemars::JsonSchema, ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq,
 )]
+#[non_exhaustive]
 pub struct StreamResponse {
     pub data: StreamResponseData,
     /// What the server did.
@@ -1455,6 +1696,10 @@ pub struct StreamResponse {
     pub meta: Meta,
 }
 impl StreamResponse {
+    /// From the required fields; the optional ones start empty and are set by assignment.
+    pub fn new(data: StreamResponseData, meta: Meta) -> Self {
+        Self { data, message: ::std::option::Option::None, meta }
+    }
     pub fn builder() -> builder::StreamResponse {
         Default::default()
     }
@@ -1463,10 +1708,15 @@ impl StreamResponse {
 #[derive(
     ::schemars::JsonSchema, ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq,
 )]
+#[non_exhaustive]
 pub struct StreamResponseData {
     pub attributes: Stream,
 }
 impl StreamResponseData {
+    /// From the required fields; the optional ones start empty and are set by assignment.
+    pub fn new(attributes: Stream) -> Self {
+        Self { attributes }
+    }
     pub fn builder() -> builder::StreamResponseData {
         Default::default()
     }
@@ -1507,11 +1757,16 @@ impl ::std::convert::From<NoAuthSource> for StreamSource {
 #[derive(
     ::schemars::JsonSchema, ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq,
 )]
+#[non_exhaustive]
 pub struct StreamSourceSummary {
     #[serde(rename = "authType")]
     pub auth_type: StreamAuthType,
 }
 impl StreamSourceSummary {
+    /// From the required fields; the optional ones start empty and are set by assignment.
+    pub fn new(auth_type: StreamAuthType) -> Self {
+        Self { auth_type }
+    }
     pub fn builder() -> builder::StreamSourceSummary {
         Default::default()
     }
@@ -1573,6 +1828,7 @@ impl ::std::convert::TryFrom<::std::string::String> for StreamType {
 #[derive(
     ::schemars::JsonSchema, ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq,
 )]
+#[non_exhaustive]
 pub struct StringSetting {
     /// False when the server's environment locks the setting.
     pub editable: bool,
@@ -1582,6 +1838,14 @@ pub struct StringSetting {
     pub value: ::std::option::Option<::std::string::String>,
 }
 impl StringSetting {
+    /// From the required fields; the optional ones start empty and are set by assignment.
+    pub fn new(editable: bool) -> Self {
+        Self {
+            editable,
+            locked_by: ::std::option::Option::None,
+            value: ::std::option::Option::None,
+        }
+    }
     pub fn builder() -> builder::StringSetting {
         Default::default()
     }
@@ -1591,6 +1855,7 @@ impl StringSetting {
     ::schemars::JsonSchema, ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq,
 )]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct TokenSource {
     pub auth: TokenSourceAuth,
     #[serde(rename = "authType")]
@@ -1601,6 +1866,15 @@ pub struct TokenSource {
     pub url: ::std::option::Option<SourceUrl>,
 }
 impl TokenSource {
+    /// From the required fields; the optional ones start empty and are set by assignment.
+    pub fn new(auth: TokenSourceAuth, auth_type: TokenSourceAuthType) -> Self {
+        Self {
+            auth,
+            auth_type,
+            protocol: ::std::option::Option::None,
+            url: ::std::option::Option::None,
+        }
+    }
     pub fn builder() -> builder::TokenSource {
         Default::default()
     }
@@ -1610,10 +1884,15 @@ impl TokenSource {
     ::schemars::JsonSchema, ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq,
 )]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct TokenSourceAuth {
     pub token: crate::Secret,
 }
 impl TokenSourceAuth {
+    /// From the required fields; the optional ones start empty and are set by assignment.
+    pub fn new(token: crate::Secret) -> Self {
+        Self { token }
+    }
     pub fn builder() -> builder::TokenSourceAuth {
         Default::default()
     }
@@ -1718,10 +1997,15 @@ impl ::std::convert::TryFrom<::std::string::String> for TokenType {
     ::schemars::JsonSchema, ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq,
 )]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct UpdateIngestSettingsRequest {
     pub data: UpdateIngestSettingsRequestData,
 }
 impl UpdateIngestSettingsRequest {
+    /// From the required fields; the optional ones start empty and are set by assignment.
+    pub fn new(data: UpdateIngestSettingsRequestData) -> Self {
+        Self { data }
+    }
     pub fn builder() -> builder::UpdateIngestSettingsRequest {
         Default::default()
     }
@@ -1731,10 +2015,15 @@ impl UpdateIngestSettingsRequest {
     ::schemars::JsonSchema, ::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq,
 )]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct UpdateIngestSettingsRequestData {
     pub attributes: IngestSettingsAttributes,
 }
 impl UpdateIngestSettingsRequestData {
+    /// From the required fields; the optional ones start empty and are set by assignment.
+    pub fn new(attributes: IngestSettingsAttributes) -> Self {
+        Self { attributes }
+    }
     pub fn builder() -> builder::UpdateIngestSettingsRequestData {
         Default::default()
     }
