@@ -28,7 +28,9 @@
 //!         input: DeleteLiveStreamKeyInput,
 //!     ) -> Result<DeleteLiveStreamKeyResponse, HandlerError> {
 //!         let headers = ResponseHeaders { x_rate_limit_limit: 100, x_rate_limit_remaining: 99, x_rate_limit_retry_after: 60 };
-//!         let body = Body { status: Some("success".into()), message: Some(format!("deleted {}", input.id)) };
+//!         let mut body = Body::new();
+//!         body.status = Some("success".into());
+//!         body.message = Some(format!("deleted {}", input.id));
 //!         Ok(DeleteLiveStreamKeyResponse::Ok(body, headers))
 //!     }
 //! }
