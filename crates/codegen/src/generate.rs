@@ -20,11 +20,14 @@ use crate::registry::{APIS, Api};
 use crate::spec::{SpecDocument, without_validation_only};
 
 /// The folders this command owns: every file in them is generated, and one it did not produce is stale.
-pub const GENERATED_DIRS: [&str; 4] = [
+/// The first four hold a file per API ([`Generated::files`]); the server's also holds `apis.rs` and
+/// the last one `bundles.rs`, both from the whole registry ([`registry_files`]).
+pub const GENERATED_DIRS: [&str; 5] = [
     "crates/types/src/generated",
     "crates/client/src/generated",
     "crates/server/src/generated",
     "crates/conformance/schemas",
+    "crates/conformance/src/generated",
 ];
 
 /// What to run after a spec edit; printed by `--check`.
@@ -33,13 +36,147 @@ pub const COMMAND: &str = "cargo xtask regenerate";
 /// Every generated file, by path relative to the project root, with its exact content.
 pub fn generate_all(root: &Path) -> Result<BTreeMap<PathBuf, String>> {
     let mut files = BTreeMap::new();
+    let mut prefixes = Vec::new();
     for api in APIS {
         let relative = api.spec_path();
         let text = std::fs::read_to_string(root.join(&relative))
             .with_context(|| format!("reading {}", relative.display()))?;
         files.extend(generate_api(api, &relative, &text, root)?.files(api.module));
+        let value = SpecDocument::parse(&relative, text)?.value;
+        prefixes.push(crate::walk::path_prefixes(&value));
     }
+    files.extend(registry_files(APIS, &prefixes, root)?);
     Ok(files)
+}
+
+/// The files generated from the registry as a whole: `streamspec_server::Api`, the enum of every API
+/// with its name, spec, path prefixes and error envelope, and the conformance crate's `bundle`, which
+/// embeds each API's JSON Schema bundle. `prefixes` are each API's [`crate::walk::path_prefixes`].
+pub fn registry_files(
+    apis: &[Api],
+    prefixes: &[Vec<String>],
+    root: &Path,
+) -> Result<Vec<(PathBuf, String)>> {
+    use heck::ToPascalCase;
+    use quote::{format_ident, quote};
+
+    let variants: Vec<proc_macro2::Ident> =
+        apis.iter().map(|api| format_ident!("{}", api.module.to_pascal_case())).collect();
+    let modules: Vec<proc_macro2::Ident> =
+        apis.iter().map(|api| format_ident!("{}", api.module)).collect();
+    let names: Vec<&str> = apis.iter().map(|api| api.module).collect();
+    let specs: Vec<String> =
+        apis.iter().map(|api| api.spec_path().display().to_string().replace('\\', "/")).collect();
+    let docs: Vec<String> =
+        apis.iter().zip(&specs).map(|(api, spec)| format!(" {} (`{spec}`).", api.title)).collect();
+    let count = proc_macro2::Literal::usize_unsuffixed(apis.len());
+    let expected = match names.as_slice() {
+        [] => String::new(),
+        [one] => format!("`{one}`"),
+        [rest @ .., last] => {
+            let rest: Vec<String> = rest.iter().map(|name| format!("`{name}`")).collect();
+            format!("{} or `{last}`", rest.join(", "))
+        }
+    };
+    let unknown = format!("unknown API `{{name}}`: expected {expected}");
+    let prefix_lists = prefixes.iter().map(|list| quote!(&[#(#list),*]));
+    let server = quote! {
+        use crate::adapter::ErrorEnvelope;
+
+        /// The APIs streamspec covers, as the registry of `streamspec-codegen` lists them.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Api {
+            #(#[doc = #docs] #variants,)*
+        }
+
+        impl Api {
+            /// Every API, in the registry's order.
+            pub const ALL: [Api; #count] = [#(Api::#variants),*];
+
+            /// Its name on command lines and in look-ups, which is also its module: `aioz`.
+            pub fn name(self) -> &'static str {
+                match self {
+                    #(Api::#variants => #names,)*
+                }
+            }
+
+            /// Its spec, relative to the project root: `spec/aioz-stream.yaml`.
+            pub fn spec(self) -> &'static str {
+                match self {
+                    #(Api::#variants => #specs,)*
+                }
+            }
+
+            /// The served paths that belong to it: a request path equal to one, or under one.
+            pub fn path_prefixes(self) -> &'static [&'static str] {
+                match self {
+                    #(Api::#variants => #prefix_lists,)*
+                }
+            }
+
+            /// The API whose [`path_prefixes`](Api::path_prefixes) hold `path`, if any.
+            pub fn of_path(path: &str) -> Option<Api> {
+                Api::ALL.into_iter().find(|api| {
+                    api.path_prefixes().iter().any(|prefix| {
+                        path.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+                    })
+                })
+            }
+
+            /// An error body in its envelope.
+            pub fn error_body(self, message: &str) -> serde_json::Value {
+                match self {
+                    #(Api::#variants => crate::#modules::Envelope::body(message),)*
+                }
+            }
+
+            /// An error response in its envelope.
+            pub fn error_response(self, status: axum::http::StatusCode, message: &str) -> axum::response::Response {
+                match self {
+                    #(Api::#variants => crate::#modules::Envelope::response(status, message),)*
+                }
+            }
+        }
+
+        impl std::fmt::Display for Api {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+
+        impl std::str::FromStr for Api {
+            type Err = String;
+            fn from_str(name: &str) -> Result<Self, Self::Err> {
+                Api::ALL.into_iter().find(|api| api.name() == name).ok_or_else(|| format!(#unknown))
+            }
+        }
+    };
+    let bundles: Vec<String> =
+        apis.iter().map(|api| format!("../../schemas/{}.json", api.module)).collect();
+    let conformance = quote! {
+        use crate::Api;
+
+        /// The JSON Schema bundle of `api`, as `cargo xtask regenerate` wrote it.
+        pub(crate) fn bundle(api: Api) -> &'static str {
+            match api {
+                #(Api::#variants => include_str!(#bundles),)*
+            }
+        }
+    };
+    let registry = Path::new("crates/codegen/src/registry.rs");
+    let listed = format!("{apis:?}{prefixes:?}");
+    let header = Header {
+        spec: registry,
+        digest: sha256_hex(&listed),
+        rustfmt_config: root.join("rustfmt.toml"),
+    };
+    Ok(vec![
+        (PathBuf::from(GENERATED_DIRS[2]).join("apis.rs"), header.render(&syn::parse2(server)?)?),
+        (
+            PathBuf::from(GENERATED_DIRS[4]).join("bundles.rs"),
+            header.render(&syn::parse2(conformance)?)?,
+        ),
+    ])
 }
 
 /// The generated files of one API, each with its header, formatted.
@@ -59,7 +196,7 @@ impl Generated {
     /// Each file by its path relative to the project root: `<folder>/<module>.rs` (or `.json`), in
     /// the folder of [`GENERATED_DIRS`] it belongs to.
     pub fn files(self, module: &str) -> impl Iterator<Item = (PathBuf, String)> {
-        let [types, client, server, schemas] = GENERATED_DIRS;
+        let [types, client, server, schemas, _] = GENERATED_DIRS;
         [
             (types, "rs", self.types),
             (client, "rs", self.client),

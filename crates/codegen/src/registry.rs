@@ -1,5 +1,8 @@
 //! The APIs streamspec covers: the one list that the generators, lint, the breaking-change check
-//! and the project's tests read. Adding an API is an entry here and its spec under `spec/`.
+//! and the project's tests read. The crates read it through the generated `streamspec_server::Api`
+//! (names, specs, path prefixes, error envelopes) and the conformance crate's bundles. Adding an API
+//! is an entry here, its spec under `spec/`, and the hand-written parts the compiler then asks for:
+//! the modules that include its generated files and its error envelope, and its emulator handlers.
 
 /// One API: its spec, and the names its generated code takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -11,6 +14,8 @@ pub struct Api {
     pub module: &'static str,
     /// The server trait's name.
     pub trait_name: &'static str,
+    /// What it covers, for docs: `AIOZ Stream live stream keys`.
+    pub title: &'static str,
 }
 
 impl Api {
@@ -22,7 +27,22 @@ impl Api {
 
 /// Every API, in the order their files are generated and reported.
 pub const APIS: &[Api] = &[
-    Api { spec: "aioz-stream.yaml", module: "aioz", trait_name: "LiveStreamsApi" },
-    Api { spec: "storm.yaml", module: "storm", trait_name: "StormApi" },
-    Api { spec: "emulator.yaml", module: "emulator", trait_name: "EmulatorApi" },
+    Api {
+        spec: "aioz-stream.yaml",
+        module: "aioz",
+        trait_name: "LiveStreamsApi",
+        title: "AIOZ Stream live stream keys",
+    },
+    Api {
+        spec: "storm.yaml",
+        module: "storm",
+        trait_name: "StormApi",
+        title: "Storm Streaming Server 3.x applications and ingest settings",
+    },
+    Api {
+        spec: "emulator.yaml",
+        module: "emulator",
+        trait_name: "EmulatorApi",
+        title: "The emulator's own publish attempts and sessions",
+    },
 ];

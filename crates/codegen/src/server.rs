@@ -27,7 +27,7 @@ pub fn generate(spec: &Value, api: &Api) -> Result<syn::File> {
     let scheme_defs = generator.security_schemes()?;
     let global_security = spec.get("security").cloned().unwrap_or(Value::Array(Vec::new()));
     let credentials = generator.credentials(&scheme_defs, &global_security)?;
-    let base_path = base_path(spec);
+    let base_path = walk::base_path(spec);
     let operations = walk::operations(spec)
         .iter()
         .map(|operation| generator.operation(operation, &base_path))
@@ -131,15 +131,6 @@ pub fn generate(spec: &Value, api: &Api) -> Result<syn::File> {
     };
     syn::parse2(tokens.clone())
         .with_context(|| format!("parsing the generated server code:\n{tokens}"))
-}
-
-/// The path of the first server URL (`/api` for `https://api.aiozstream.network/api`), under which
-/// the routes are mounted.
-fn base_path(spec: &Value) -> String {
-    let url = spec.pointer("/servers/0/url").and_then(Value::as_str).unwrap_or("");
-    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let path = after_scheme.find('/').map_or("", |slash| &after_scheme[slash..]);
-    path.trim_end_matches('/').to_owned()
 }
 
 struct Generator<'a> {

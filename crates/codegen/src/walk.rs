@@ -82,6 +82,40 @@ pub fn operations(document: &Value) -> Vec<OperationRef<'_>> {
     found
 }
 
+/// The path of the first server URL (`/api` for `https://api.aiozstream.network/api`), under which
+/// the spec's paths are served.
+pub fn base_path(document: &Value) -> String {
+    let url = document.pointer("/servers/0/url").and_then(Value::as_str).unwrap_or("");
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let path = after_scheme.find('/').map_or("", |slash| &after_scheme[slash..]);
+    path.trim_end_matches('/').to_owned()
+}
+
+/// The served paths a request must start with to belong to this API: each path's part before its
+/// first template (`/api/live_streams` for `/live_streams/{id}` under `/api`), without those another
+/// one already covers, sorted.
+pub fn path_prefixes(document: &Value) -> Vec<String> {
+    let base = base_path(document);
+    let mut prefixes: Vec<String> = document
+        .get("paths")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flat_map(|paths| paths.keys())
+        .map(|path| {
+            let fixed = path.split_once('{').map_or(path.as_str(), |(fixed, _)| fixed);
+            format!("{base}{}", fixed.trim_end_matches('/'))
+        })
+        .collect();
+    prefixes.sort();
+    prefixes.dedup();
+    let covered = |prefix: &String, by: &String| {
+        prefix != by && prefix.strip_prefix(by.as_str()).is_some_and(|rest| rest.starts_with('/'))
+    };
+    let all = prefixes.clone();
+    prefixes.retain(|prefix| !all.iter().any(|other| covered(prefix, other)));
+    prefixes
+}
+
 /// Why a `$ref` could not be followed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ResolveError {
@@ -210,6 +244,17 @@ mod tests {
             ]
         );
         assert_eq!(parameters[1].1["required"], json!(true));
+    }
+
+    #[test]
+    fn path_prefixes_stop_at_the_first_template() {
+        let document = json!({
+            "servers": [{"url": "https://example.test/api/"}],
+            "paths": {"/keys": {}, "/keys/{id}": {}, "/keys/{id}/parts": {}, "/auth/login": {}, "/auth": {}},
+        });
+        assert_eq!(base_path(&document), "/api");
+        assert_eq!(path_prefixes(&document), ["/api/auth", "/api/keys"]);
+        assert_eq!(path_prefixes(&json!({"paths": {"/{any}": {}}})), [""]);
     }
 
     #[test]

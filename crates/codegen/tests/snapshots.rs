@@ -26,7 +26,7 @@ fn spec(feature: &str) -> (PathBuf, String) {
 /// Generates the feature's spec as an API of its own and compares the server and the JSON Schema.
 fn generates(feature: &'static str, trait_name: &'static str) {
     let (relative, text) = spec(feature);
-    let api = Api { spec: "", module: feature, trait_name };
+    let api = Api { spec: "", module: feature, trait_name, title: feature };
     let root = here().join("../..");
     let generated = generate_api(&api, &relative, &text, &root)
         .unwrap_or_else(|error| panic!("{feature}: {error:#}"));
@@ -76,7 +76,7 @@ fn refusals() {
         here().join("tests/output/refusals.findings.txt"),
         &(findings.join("\n") + "\n"),
     );
-    let api = Api { spec: "", module: "refusals", trait_name: "RefusalsApi" };
+    let api = Api { spec: "", module: "refusals", trait_name: "RefusalsApi", title: "refusals" };
     let refused = generate_api(&api, &relative, &text, &here().join("../..")).unwrap_err();
     assert!(refused.to_string().contains("has lint findings; fix them first"), "{refused:#}");
 }
@@ -90,7 +90,8 @@ fn an_added_optional_field() {
     for version in ["before", "after"] {
         let feature = format!("evolution_{version}");
         let (relative, text) = spec(&feature);
-        let api = Api { spec: "", module: "evolution", trait_name: "EvolutionApi" };
+        let api =
+            Api { spec: "", module: "evolution", trait_name: "EvolutionApi", title: "evolution" };
         let generated = generate_api(&api, &relative, &text, &here().join("../.."))
             .unwrap_or_else(|error| panic!("{feature}: {error:#}"));
         expectorate::assert_contents(

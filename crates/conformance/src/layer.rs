@@ -32,7 +32,6 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::{Request, StatusCode};
 use axum::response::Response;
 use serde_json::Value;
-use streamspec_server::adapter::ErrorEnvelope;
 use streamspec_server::adapter::{body_is_json, may_be_json};
 
 use crate::{Api, Catalog, Operation, Violation};
@@ -154,15 +153,6 @@ impl Config {
     }
 }
 
-/// An error response in `api`'s envelope.
-fn in_envelope(api: Api, status: StatusCode, message: &str) -> Response {
-    match api {
-        Api::Aioz => streamspec_server::aioz::Envelope::response(status, message),
-        Api::Storm => streamspec_server::storm::Envelope::response(status, message),
-        Api::Emulator => streamspec_server::emulator::Envelope::response(status, message),
-    }
-}
-
 impl<S> tower::Layer<S> for ConformanceLayer {
     type Service = ConformanceService<S>;
 
@@ -211,7 +201,7 @@ where
                 Authentication::Accepted => {}
                 Authentication::Missing => return inner.call(request).await,
                 Authentication::Refused(message) => {
-                    return Ok(in_envelope(api, StatusCode::UNAUTHORIZED, &message));
+                    return Ok(api.error_response(StatusCode::UNAUTHORIZED, &message));
                 }
             }
             let request = match (operation.request(), may_be_json(content_type.as_ref())) {
@@ -221,7 +211,7 @@ where
                             "the body is larger than the limit of {} bytes",
                             config.body_limit
                         );
-                        in_envelope(api, StatusCode::PAYLOAD_TOO_LARGE, &message)
+                        api.error_response(StatusCode::PAYLOAD_TOO_LARGE, &message)
                     };
                     // A declared length over the limit is answered at once, not after waiting for
                     // a body that may never come.
@@ -244,7 +234,7 @@ where
                             Err(error) => Err(format!("the body is not valid JSON: {error}")),
                         };
                         if let Err(message) = verdict {
-                            return Ok(in_envelope(api, StatusCode::BAD_REQUEST, &message));
+                            return Ok(api.error_response(StatusCode::BAD_REQUEST, &message));
                         }
                     }
                     Request::from_parts(parts, Body::from(bytes))
@@ -264,8 +254,7 @@ where
                 Ok(bytes) => bytes,
                 Err(error) => {
                     tracing::error!(operation = operation.id(), %error, "the response body could not be read");
-                    return Ok(in_envelope(
-                        api,
+                    return Ok(api.error_response(
                         StatusCode::INTERNAL_SERVER_ERROR,
                         "internal server error",
                     ));
@@ -283,7 +272,7 @@ where
                     "the response does not conform to the spec"
                 );
                 let message = "internal server error: the response did not conform to the spec";
-                return Ok(in_envelope(api, StatusCode::INTERNAL_SERVER_ERROR, message));
+                return Ok(api.error_response(StatusCode::INTERNAL_SERVER_ERROR, message));
             }
             Ok(Response::from_parts(parts, Body::from(bytes)))
         })

@@ -34,61 +34,15 @@ pub mod layer;
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::str::FromStr;
 use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
 
-/// The APIs with a spec.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Api {
-    /// AIOZ Stream live stream keys (`spec/aioz-stream.yaml`).
-    Aioz,
-    /// Storm Streaming Server (`spec/storm.yaml`).
-    Storm,
-    /// The emulator's own publish attempts (`spec/emulator.yaml`).
-    Emulator,
-}
+/// The APIs with a spec, from the registry: `Api::Aioz`, `Api::Storm`, `Api::Emulator`.
+pub use streamspec_server::Api;
 
-impl Api {
-    /// Every API, in a fixed order.
-    pub const ALL: [Api; 3] = [Api::Aioz, Api::Storm, Api::Emulator];
-
-    /// The name used on the command line and in look-ups: `aioz`, `storm`, `emulator`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Api::Aioz => "aioz",
-            Api::Storm => "storm",
-            Api::Emulator => "emulator",
-        }
-    }
-
-    fn bundle(self) -> &'static str {
-        match self {
-            Api::Aioz => include_str!("../schemas/aioz.json"),
-            Api::Storm => include_str!("../schemas/storm.json"),
-            Api::Emulator => include_str!("../schemas/emulator.json"),
-        }
-    }
-}
-
-impl fmt::Display for Api {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Api {
-    type Err = String;
-    fn from_str(name: &str) -> Result<Self, Self::Err> {
-        match name {
-            "aioz" => Ok(Api::Aioz),
-            "storm" => Ok(Api::Storm),
-            "emulator" => Ok(Api::Emulator),
-            other => Err(format!("unknown API `{other}`: expected `aioz`, `storm` or `emulator`")),
-        }
-    }
-}
+#[path = "generated/bundles.rs"]
+mod bundles;
 
 /// One way a payload breaks its schema.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -279,7 +233,7 @@ impl Catalog {
         let mut operations = BTreeMap::new();
         for api in Api::ALL {
             let bundle: Arc<Value> = Arc::new(
-                serde_json::from_str(api.bundle())
+                serde_json::from_str(bundles::bundle(api))
                     .map_err(|error| format!("schemas/{api}.json: {error}"))?,
             );
             let defs =

@@ -212,7 +212,7 @@ async fn front_door(State(front): State<Arc<Front>>, request: Request, next: Nex
     // AIOZ answers every response with its rate-limit headers. The handlers set them from the account's
     // window; a response the adapter made itself (a malformed or unauthenticated request) gets the
     // full limit, since it was counted against no account.
-    if path.starts_with("/api/live_streams")
+    if Api::of_path(&path) == Some(Api::Aioz)
         && !response.headers().contains_key("x-ratelimit-limit")
     {
         let headers = response.headers_mut();

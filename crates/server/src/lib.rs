@@ -53,6 +53,11 @@ pub mod aioz;
 pub mod emulator;
 pub mod storm;
 
+#[path = "generated/apis.rs"]
+mod apis;
+
+pub use apis::Api;
+
 use std::sync::Arc;
 
 pub use adapter::{HandlerError, Rejection, RouterOptions};
@@ -77,8 +82,8 @@ where
     })
 }
 
-/// An error in the envelope of the API `path` belongs to: AIOZ's under `/api/live_streams`, Storm's
-/// (which the emulator's own operations share) anywhere else. For layers in front of [`both`].
+/// An error in the envelope of the API `path` belongs to ([`Api::of_path`]); a path of no API gets
+/// Storm's, which the emulator's own operations share. For layers in front of [`both`].
 pub fn error_response(
     path: &str,
     status: axum::http::StatusCode,
@@ -89,10 +94,37 @@ pub fn error_response(
 
 /// The body of [`error_response`], for what answers below axum (a connection's protocol errors).
 pub fn error_body(path: &str, message: &str) -> serde_json::Value {
-    use adapter::ErrorEnvelope;
-    if path.starts_with("/api/live_streams") {
-        aioz::Envelope::body(message)
-    } else {
-        storm::Envelope::body(message)
+    Api::of_path(path).unwrap_or(Api::Storm).error_body(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Api;
+
+    #[test]
+    fn a_path_belongs_to_the_api_whose_prefix_holds_it() {
+        assert_eq!(Api::of_path("/api/live_streams"), Some(Api::Aioz));
+        assert_eq!(Api::of_path("/api/live_streams/abc/def"), Some(Api::Aioz));
+        assert_eq!(Api::of_path("/api/live_streamsx"), None);
+        assert_eq!(Api::of_path("/api/applications/live/settings/ingest"), Some(Api::Storm));
+        assert_eq!(Api::of_path("/api/auth/login"), Some(Api::Storm));
+        assert_eq!(Api::of_path("/_emulator/sessions/1"), Some(Api::Emulator));
+        assert_eq!(Api::of_path("/elsewhere"), None);
+    }
+
+    #[test]
+    fn apis_are_named_as_their_modules() {
+        let names: Vec<String> = Api::ALL.iter().map(ToString::to_string).collect();
+        assert_eq!(names, ["aioz", "storm", "emulator"]);
+        assert_eq!("storm".parse::<Api>(), Ok(Api::Storm));
+        assert_eq!(
+            "nope".parse::<Api>(),
+            Err("unknown API `nope`: expected `aioz`, `storm` or `emulator`".to_owned())
+        );
+        assert_eq!(Api::Aioz.spec(), "spec/aioz-stream.yaml");
+        assert_eq!(
+            Api::Aioz.error_body("m"),
+            serde_json::json!({"status": "error", "message": "m"})
+        );
     }
 }
