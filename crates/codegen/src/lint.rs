@@ -254,9 +254,13 @@ impl Lint<'_> {
         }
     }
 
-    /// What the server generator would refuse, at its place (see [`crate::support`]).
+    /// What the server generator would refuse, at its place (see [`crate::support`]). It reads the
+    /// typed model; a document that does not fit it is [`Self::openapiv3_model`]'s finding.
     fn generator_support(&mut self) {
-        for (pointer, message) in crate::support::unsupported(&self.doc.value) {
+        let Ok(model) = serde_json::from_value::<openapiv3::OpenAPI>(self.doc.value.clone()) else {
+            return;
+        };
+        for (pointer, message) in crate::support::unsupported(&model) {
             self.report(&pointer, message);
         }
     }

@@ -1,11 +1,15 @@
-//! What the server generator reads from a spec, and what it refuses. Lint reports every refusal at
-//! its place in the spec, and the generator reads parameters through [`parameter_shape`], so the two
-//! cannot disagree: a spec that lints clean generates, and a shape the generator does not know never
-//! becomes a silent gap in a server.
+//! What the server generator reads from a spec, and what it refuses, on openapiv3's typed model. Lint
+//! reports every refusal at its place in the spec, and the generator reads parameters, security
+//! schemes and headers through the same functions, so the two cannot disagree: a spec that lints
+//! clean generates, and a shape the generator does not know never becomes a silent gap in a server.
 
-use serde_json::Value;
+use openapiv3::{
+    OpenAPI, Parameter, ParameterSchemaOrContent, ReferenceOr, SchemaKind, SecurityScheme, Type,
+    VariantOrUnknownOrEmpty,
+};
 
-use crate::walk::{self, OperationRef};
+use crate::spec::escape_token;
+use crate::walk::{self, TypedOperation};
 
 /// The methods a generated server routes.
 pub const SERVED_METHODS: [&str; 5] = ["get", "put", "post", "delete", "patch"];
@@ -41,21 +45,16 @@ pub enum SchemeKind {
 }
 
 /// How the generated server reads the security scheme `name`, or why it cannot.
-pub fn scheme_kind(name: &str, scheme: &Value) -> Result<SchemeKind, String> {
-    match (
-        scheme.get("type").and_then(Value::as_str),
-        scheme.get("scheme").and_then(Value::as_str),
-        scheme.get("in").and_then(Value::as_str),
-        scheme.get("name").and_then(Value::as_str),
-    ) {
-        (Some("http"), Some(http), _, _) if http.eq_ignore_ascii_case("bearer") => {
+pub fn scheme_kind(name: &str, scheme: &SecurityScheme) -> Result<SchemeKind, String> {
+    match scheme {
+        SecurityScheme::HTTP { scheme, .. } if scheme.eq_ignore_ascii_case("bearer") => {
             Ok(SchemeKind::Bearer)
         }
-        (Some("http"), Some(http), _, _) if http.eq_ignore_ascii_case("basic") => {
+        SecurityScheme::HTTP { scheme, .. } if scheme.eq_ignore_ascii_case("basic") => {
             Ok(SchemeKind::Basic)
         }
-        (Some("apiKey"), _, Some("header"), Some(header)) => {
-            Ok(SchemeKind::ApiKey(header.to_owned()))
+        SecurityScheme::APIKey { location: openapiv3::APIKeyLocation::Header, name, .. } => {
+            Ok(SchemeKind::ApiKey(name.clone()))
         }
         _ => Err(format!(
             "security scheme `{name}` is not supported by the server generator (HTTP bearer, HTTP basic, or an API key in a header)"
@@ -63,28 +62,43 @@ pub fn scheme_kind(name: &str, scheme: &Value) -> Result<SchemeKind, String> {
     }
 }
 
+/// Every response of an operation with its status as the spec writes it (`200`, `2XX`, `default`)
+/// and its pointer, in the document's order; `default` last, as openapiv3 keeps it apart.
+pub fn responses<'a>(
+    operation: &TypedOperation<'a>,
+) -> Vec<(String, String, &'a ReferenceOr<openapiv3::Response>)> {
+    let responses = &operation.operation.responses;
+    let mut found: Vec<(String, String, &'a ReferenceOr<openapiv3::Response>)> = responses
+        .responses
+        .iter()
+        .map(|(status, response)| (status.to_string(), response))
+        .chain(responses.default.iter().map(|response| ("default".to_owned(), response)))
+        .map(|(status, response)| {
+            let pointer = format!("{}/responses/{}", operation.pointer, escape_token(&status));
+            (status, pointer, response)
+        })
+        .collect();
+    // openapiv3 reads `default` into its own field; the document's order has it where it was
+    // written, which for every spec here is last.
+    found.sort_by_key(|(status, _, _)| status == "default");
+    found
+}
+
 /// The one set of response headers every response of the API documents (none, or the same names in
 /// any order), in the order the first response lists them; or, for a response that documents another
 /// set, its pointer and why that is refused: each generated response carries the same headers.
-pub fn response_headers(document: &Value) -> Result<Vec<String>, (String, String)> {
+pub fn response_headers(document: &OpenAPI) -> Result<Vec<String>, (String, String)> {
     let sorted = |names: &[String]| {
         let mut names = names.to_vec();
         names.sort();
         names
     };
     let mut first: Option<(Vec<String>, String)> = None;
-    for operation in walk::operations(document) {
-        for (status, response) in
-            operation.operation.get("responses").and_then(Value::as_object).into_iter().flatten()
-        {
-            let response = walk::resolve(document, response).unwrap_or(response);
-            let headers: Vec<String> = response
-                .get("headers")
-                .and_then(Value::as_object)
-                .map(|headers| headers.keys().cloned().collect())
+    for operation in walk::typed_operations(document) {
+        for (_, pointer, response) in responses(&operation) {
+            let headers: Vec<String> = walk::resolve_typed(document, response)
+                .map(|response| response.headers.keys().cloned().collect())
                 .unwrap_or_default();
-            let pointer =
-                format!("{}/responses/{}", operation.pointer, crate::spec::escape_token(status));
             match &first {
                 None => first = Some((headers, pointer)),
                 Some((set, at)) if sorted(set) != sorted(&headers) => {
@@ -103,82 +117,100 @@ pub fn response_headers(document: &Value) -> Result<Vec<String>, (String, String
 }
 
 /// How the generated server decodes a (resolved) parameter, or why it cannot.
-pub fn parameter_shape(document: &Value, parameter: &Value) -> Result<ParameterShape, String> {
-    let name = parameter.get("name").and_then(Value::as_str).unwrap_or_default();
-    match parameter.get("in").and_then(Value::as_str) {
-        Some("path" | "query") => {}
-        Some(other) => {
-            return Err(format!(
-                "parameter `{name}`: `in: {other}` is not supported by the server generator (only `path` and `query`)"
-            ));
-        }
-        None => return Err(format!("parameter `{name}` has no `in`")),
+pub fn parameter_shape(
+    document: &OpenAPI,
+    parameter: &Parameter,
+) -> Result<ParameterShape, String> {
+    let data = parameter.parameter_data_ref();
+    let name = &data.name;
+    let location = match parameter {
+        Parameter::Path { .. } | Parameter::Query { .. } => None,
+        Parameter::Header { .. } => Some("header"),
+        Parameter::Cookie { .. } => Some("cookie"),
+    };
+    if let Some(other) = location {
+        return Err(format!(
+            "parameter `{name}`: `in: {other}` is not supported by the server generator (only `path` and `query`)"
+        ));
     }
-    let Some(schema) = parameter.get("schema") else {
+    let ParameterSchemaOrContent::Schema(schema) = &data.format else {
         return Err(format!("parameter `{name}` has no `schema`"));
     };
-    let resolved = walk::resolve(document, schema).map_err(|error| error.to_string())?;
-    let named = schema.get("$ref").and_then(Value::as_str).and_then(walk::component_schema);
-    let shape = match (
-        resolved.get("type").and_then(Value::as_str),
-        resolved.get("format").and_then(Value::as_str),
-        named,
-    ) {
-        (Some("integer"), format, _) => {
+    let resolved = walk::resolve_typed(document, schema).map_err(|error| error.to_string())?;
+    let named = match schema {
+        ReferenceOr::Reference { reference } => walk::component_schema(reference),
+        ReferenceOr::Item(_) => None,
+    };
+    let refused = || {
+        format!(
+            "parameter `{name}`: its schema is not supported by the server generator (an integer, a boolean, a string, a `format: uuid` string, or a `$ref` to a string schema)"
+        )
+    };
+    let SchemaKind::Type(kind) = &resolved.schema_kind else { return Err(refused()) };
+    let shape = match (kind, named) {
+        (Type::Integer(integer), _) => {
             // The format's range applies where the spec gives no tighter bound.
-            let (floor, ceiling) = match format {
-                Some("int32") => (Some(i64::from(i32::MIN)), Some(i64::from(i32::MAX))),
+            let (floor, ceiling) = match &integer.format {
+                VariantOrUnknownOrEmpty::Item(openapiv3::IntegerFormat::Int32) => {
+                    (Some(i64::from(i32::MIN)), Some(i64::from(i32::MAX)))
+                }
                 _ => (None, None),
             };
             ParameterShape::Integer {
-                min: resolved.get("minimum").and_then(Value::as_i64).or(floor),
-                max: resolved.get("maximum").and_then(Value::as_i64).or(ceiling),
+                min: integer.minimum.or(floor),
+                max: integer.maximum.or(ceiling),
             }
         }
-        (Some("boolean"), _, _) => ParameterShape::Boolean,
-        (Some("string"), Some("uuid"), None) => ParameterShape::Uuid,
-        (Some("string"), _, Some(name)) => {
-            let expected = match (
-                resolved.get("enum").and_then(Value::as_array),
-                resolved.get("pattern").and_then(Value::as_str),
-            ) {
-                (Some(values), _) => {
-                    let values: Vec<String> =
-                        values.iter().filter_map(Value::as_str).map(|v| format!("`{v}`")).collect();
-                    format!("one of {}", values.join(", "))
-                }
-                (None, Some(pattern)) => format!("a value matching `{pattern}`"),
-                (None, None) => "valid".to_owned(),
+        (Type::Boolean(_), _) => ParameterShape::Boolean,
+        (Type::String(string), None)
+            if string.format == VariantOrUnknownOrEmpty::Unknown("uuid".to_owned()) =>
+        {
+            ParameterShape::Uuid
+        }
+        (Type::String(string), Some(name)) => {
+            let values: Vec<String> =
+                string.enumeration.iter().flatten().map(|value| format!("`{value}`")).collect();
+            let expected = match (values.is_empty(), &string.pattern) {
+                (false, _) => format!("one of {}", values.join(", ")),
+                (true, Some(pattern)) => format!("a value matching `{pattern}`"),
+                (true, None) => "valid".to_owned(),
             };
             ParameterShape::Named { name, expected }
         }
-        (Some("string"), None, None) => ParameterShape::Text,
-        _ => {
-            return Err(format!(
-                "parameter `{name}`: its schema is not supported by the server generator (an integer, a boolean, a string, a `format: uuid` string, or a `$ref` to a string schema)"
-            ));
+        (Type::String(string), None) if string.format == VariantOrUnknownOrEmpty::Empty => {
+            ParameterShape::Text
         }
+        _ => return Err(refused()),
     };
     Ok(shape)
 }
 
 /// Everything in `document` the server generator does not support, each with the JSON pointer of
 /// where it is written and what to do instead.
-pub fn unsupported(document: &Value) -> Vec<(String, String)> {
+pub fn unsupported(document: &OpenAPI) -> Vec<(String, String)> {
     let mut found = Vec::new();
-    for (name, scheme) in document
-        .pointer("/components/securitySchemes")
-        .and_then(Value::as_object)
-        .into_iter()
-        .flatten()
-    {
-        if let Err(message) = scheme_kind(name, scheme) {
-            let pointer =
-                format!("/components/securitySchemes/{}", crate::spec::escape_token(name));
-            found.push((pointer, message));
+    let schemes = document.components.iter().flat_map(|components| &components.security_schemes);
+    for (name, scheme) in schemes {
+        let pointer = format!("/components/securitySchemes/{}", escape_token(name));
+        match walk::resolve_typed(document, scheme) {
+            Ok(scheme) => {
+                if let Err(message) = scheme_kind(name, scheme) {
+                    found.push((pointer, message));
+                }
+            }
+            Err(error) => found.push((pointer, error.to_string())),
         }
     }
-    for operation in walk::operations(document) {
+    for (path, item) in document.paths.iter() {
+        if item.as_item().is_none() {
+            let pointer = format!("/paths/{}", escape_token(path));
+            found.push((
+                pointer,
+                "a path item `$ref` is not supported by the server generator: write the path's operations in place".to_owned(),
+            ));
+        }
+    }
+    for operation in walk::typed_operations(document) {
         if !SERVED_METHODS.contains(&operation.method) {
             found.push((
                 operation.pointer.clone(),
@@ -196,16 +228,13 @@ pub fn unsupported(document: &Value) -> Vec<(String, String)> {
             }
         }
         body(document, &operation, &mut found);
-        for (status, response) in
-            operation.operation.get("responses").and_then(Value::as_object).into_iter().flatten()
-        {
-            let pointer =
-                format!("{}/responses/{}", operation.pointer, crate::spec::escape_token(status));
+        for (status, pointer, response) in responses(&operation) {
             if status.parse::<u16>().is_err() {
                 found.push((pointer.clone(), format!("status `{status}` is not supported by the server generator: give each response its numeric status")));
             }
-            let response = walk::resolve(document, response).unwrap_or(response);
-            contents(response, &pointer, "a response", &mut found);
+            if let Ok(response) = walk::resolve_typed(document, response) {
+                contents(&response.content, &pointer, "a response", &mut found);
+            }
         }
     }
     if let Err(different) = response_headers(document) {
@@ -215,19 +244,18 @@ pub fn unsupported(document: &Value) -> Vec<(String, String)> {
 }
 
 /// A request body must be JSON, with a schema.
-fn body(document: &Value, operation: &OperationRef<'_>, found: &mut Vec<(String, String)>) {
-    let Some(body) = operation.operation.get("requestBody") else {
+fn body(document: &OpenAPI, operation: &TypedOperation<'_>, found: &mut Vec<(String, String)>) {
+    let Some(body) = &operation.operation.request_body else {
         return;
     };
     let pointer = format!("{}/requestBody", operation.pointer);
-    let body = walk::resolve(document, body).unwrap_or(body);
-    contents(body, &pointer, "a request body", found);
+    let Ok(body) = walk::resolve_typed(document, body) else {
+        return;
+    };
+    contents(&body.content, &pointer, "a request body", found);
     // Another media type alone is reported by `contents`; no media type, or JSON without a schema,
     // here.
-    let unread = |content: &serde_json::Map<String, Value>| {
-        content.is_empty() || content.get(JSON).is_some_and(|json| json.get("schema").is_none())
-    };
-    if body.get("content").and_then(Value::as_object).is_none_or(unread) {
+    if body.content.is_empty() || body.content.get(JSON).is_some_and(|json| json.schema.is_none()) {
         found.push((
             format!("{pointer}/content"),
             format!("a request body needs an `{JSON}` schema"),
@@ -235,26 +263,44 @@ fn body(document: &Value, operation: &OperationRef<'_>, found: &mut Vec<(String,
     }
 }
 
+/// The component schema a JSON body's schema names (`#/components/schemas/Name` gives `Name`), if
+/// it is a `$ref` to one.
+pub fn json_schema_name(content: &openapiv3::Content) -> Option<String> {
+    match content.get(JSON)?.schema.as_ref()? {
+        ReferenceOr::Reference { reference } => walk::component_schema(reference),
+        ReferenceOr::Item(_) => None,
+    }
+}
+
 /// Every media type of a request body or response must be JSON, and a JSON schema a `$ref` to a
 /// component schema, which names its generated type.
-fn contents(holder: &Value, pointer: &str, what: &str, found: &mut Vec<(String, String)>) {
-    for (media, _) in holder.get("content").and_then(Value::as_object).into_iter().flatten() {
+fn contents(
+    content: &openapiv3::Content,
+    pointer: &str,
+    what: &str,
+    found: &mut Vec<(String, String)>,
+) {
+    for media in content.keys() {
         if media != JSON {
             found.push((
-                format!("{pointer}/content/{}", crate::spec::escape_token(media)),
+                format!("{pointer}/content/{}", escape_token(media)),
                 format!(
                     "`{media}` bodies are not supported by the server generator (only `{JSON}`)"
                 ),
             ));
         }
     }
-    // A `$ref` outside the document is lint's finding already.
-    let named = |reference: &str| {
-        walk::pointer_of(reference).is_none() || walk::component_schema(reference).is_some()
+    let Some(schema) = content.get(JSON).and_then(|json| json.schema.as_ref()) else {
+        return;
     };
-    if let Some(schema) = holder.pointer("/content/application~1json/schema")
-        && !schema.get("$ref").and_then(Value::as_str).is_some_and(named)
-    {
+    // A `$ref` outside the document is lint's finding already.
+    let named = match schema {
+        ReferenceOr::Reference { reference } => {
+            walk::pointer_of(reference).is_none() || walk::component_schema(reference).is_some()
+        }
+        ReferenceOr::Item(_) => false,
+    };
+    if !named {
         found.push((
             format!("{pointer}/content/application~1json/schema"),
             format!("{what}'s schema must be a `$ref` to a component schema, which names its generated type"),
@@ -264,15 +310,25 @@ fn contents(holder: &Value, pointer: &str, what: &str, found: &mut Vec<(String, 
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     use super::*;
+
+    /// `parts` as an OpenAPI document: the version, `info` and `paths` it lacks are added.
+    fn typed(mut parts: Value) -> OpenAPI {
+        parts["openapi"] = json!("3.0.3");
+        parts["info"] = json!({"title": "t", "version": "1"});
+        if parts.get("paths").is_none() {
+            parts["paths"] = json!({});
+        }
+        serde_json::from_value(parts).unwrap()
+    }
 
     #[test]
     fn what_the_generator_cannot_serve_is_found_where_it_is_written() {
         let document = json!({
             "components": {
-                "securitySchemes": {"oauth": {"type": "oauth2"}},
+                "securitySchemes": {"oauth": {"type": "oauth2", "flows": {}}},
                 "schemas": {"Body": {"type": "object"}, "Kind": {"type": "string", "enum": ["a", "b"]}},
             },
             "paths": {"/a": {
@@ -289,6 +345,7 @@ mod tests {
                 },
             }},
         });
+        let document = typed(document);
         let found = unsupported(&document);
         let pointers: Vec<&str> = found.iter().map(|(pointer, _)| pointer.as_str()).collect();
         assert_eq!(
@@ -305,8 +362,10 @@ mod tests {
         assert!(found[1].1.contains("`in: header` is not supported"), "{found:?}");
         assert!(found[3].1.contains("`multipart/form-data` bodies are not supported"), "{found:?}");
         assert!(found[5].1.starts_with("`HEAD` operations are not supported"), "{found:?}");
-        let kind =
-            json!({"name": "kind", "in": "query", "schema": {"$ref": "#/components/schemas/Kind"}});
+        let kind: Parameter = serde_json::from_value(
+            json!({"name": "kind", "in": "query", "schema": {"$ref": "#/components/schemas/Kind"}}),
+        )
+        .unwrap();
         assert_eq!(
             parameter_shape(&document, &kind),
             Ok(ParameterShape::Named { name: "Kind".into(), expected: "one of `a`, `b`".into() })
@@ -317,15 +376,20 @@ mod tests {
     /// one function, so they agree.
     #[test]
     fn every_response_documents_one_set_of_headers() {
-        let with = |headers: Value| json!({"description": "d", "headers": headers});
+        let header = json!({"schema": {"type": "integer"}});
+        let with = |names: &[&str]| {
+            let headers: serde_json::Map<String, Value> =
+                names.iter().map(|name| ((*name).to_owned(), header.clone())).collect();
+            json!({"description": "d", "headers": headers})
+        };
         let spec = |second: Value| {
-            json!({"paths": {
-                "/a": {"get": {"responses": {"200": with(json!({"x-b": {}, "x-a": {}}))}}},
+            typed(json!({"paths": {
+                "/a": {"get": {"responses": {"200": with(&["x-b", "x-a"])}}},
                 "/b": {"get": {"responses": {"200": second}}},
-            }})
+            }}))
         };
         assert_eq!(
-            response_headers(&spec(with(json!({"x-a": {}, "x-b": {}})))),
+            response_headers(&spec(with(&["x-a", "x-b"]))),
             Ok(vec!["x-b".to_owned(), "x-a".to_owned()])
         );
         let none = spec(json!({"description": "no headers"}));
@@ -339,11 +403,11 @@ mod tests {
     /// schema is refused where it is written, as the generator refuses it.
     #[test]
     fn json_schemas_name_a_component() {
-        let inline = json!({"content": {"application/json": {"schema": {"type": "object"}}}});
-        let document = json!({"paths": {"/a": {"post": {
+        let inline = json!({"description": "d", "content": {"application/json": {"schema": {"type": "object"}}}});
+        let document = typed(json!({"paths": {"/a": {"post": {
             "requestBody": inline,
             "responses": {"200": inline},
-        }}}});
+        }}}}));
         let found = unsupported(&document);
         let pointers: Vec<&str> = found.iter().map(|(pointer, _)| pointer.as_str()).collect();
         assert_eq!(

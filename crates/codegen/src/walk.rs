@@ -1,7 +1,14 @@
 //! The one walk over a spec's operations and the one `$ref` resolver. Lint, the generators and the
 //! breaking-change comparison all read a spec through these, so they agree on which operations exist,
 //! on which method names count, and on what a `$ref` names.
+//!
+//! A spec has two views, over one document: the JSON value with its line map ([`operations`],
+//! [`resolve`]), for what reports places or reads raw schemas (lint, the JSON Schema converter, the
+//! breaking-change comparison); and openapiv3's typed model ([`typed_operations`], [`resolve_typed`]),
+//! for what reads the API's shape (the server generator and [`crate::support`]). Both walk paths in the
+//! document's order and methods in [`METHODS`]' order, and name each operation by the same pointer.
 
+use indexmap::IndexMap;
 use serde_json::Value;
 
 use crate::spec::{escape_token, unescape_token};
@@ -74,7 +81,7 @@ pub fn operations(document: &Value) -> Vec<OperationRef<'_>> {
     for (path, item) in document.get("paths").and_then(Value::as_object).into_iter().flatten() {
         for method in METHODS {
             if let Some(operation) = item.get(method) {
-                let pointer = format!("/paths/{}/{method}", escape_token(path));
+                let pointer = operation_pointer(path, method);
                 found.push(OperationRef { path, method, pointer, item, operation });
             }
         }
@@ -82,10 +89,143 @@ pub fn operations(document: &Value) -> Vec<OperationRef<'_>> {
     found
 }
 
+/// The JSON pointer of the operation `method` at `path`.
+fn operation_pointer(path: &str, method: &str) -> String {
+    format!("/paths/{}/{method}", escape_token(path))
+}
+
+/// One operation of the typed model, where it is, and what holds it.
+#[derive(Debug, Clone)]
+pub struct TypedOperation<'a> {
+    /// The path template, as the spec writes it.
+    pub path: &'a str,
+    /// The method, lower case, one of [`METHODS`].
+    pub method: &'static str,
+    /// The JSON pointer of the operation object, as [`OperationRef::pointer`].
+    pub pointer: String,
+    /// The path item that holds it.
+    pub item: &'a openapiv3::PathItem,
+    /// The operation object.
+    pub operation: &'a openapiv3::Operation,
+}
+
+impl<'a> TypedOperation<'a> {
+    /// Its parameters, merged and resolved as [`OperationRef::parameters`] merges them; a parameter
+    /// whose `$ref` cannot be followed is left out (lint reports it).
+    pub fn parameters(
+        &self,
+        document: &'a openapiv3::OpenAPI,
+    ) -> Vec<(String, &'a openapiv3::Parameter)> {
+        let listed = |parameters: &'a [openapiv3::ReferenceOr<openapiv3::Parameter>],
+                      pointer: String| {
+            parameters
+                .iter()
+                .enumerate()
+                .filter_map(|(index, parameter)| {
+                    let resolved = resolve_typed(document, parameter).ok()?;
+                    Some((format!("{pointer}/parameters/{index}"), resolved))
+                })
+                .collect::<Vec<_>>()
+        };
+        let own = listed(&self.operation.parameters, self.pointer.clone());
+        let key = |parameter: &openapiv3::Parameter| {
+            let data = parameter.parameter_data_ref();
+            (data.name.clone(), std::mem::discriminant(parameter))
+        };
+        let item_pointer = format!("/paths/{}", escape_token(self.path));
+        let mut merged: Vec<(String, &'a openapiv3::Parameter)> =
+            listed(&self.item.parameters, item_pointer)
+                .into_iter()
+                .filter(|(_, shared)| !own.iter().any(|(_, mine)| key(mine) == key(shared)))
+                .collect();
+        merged.extend(own);
+        merged
+    }
+}
+
+/// The operations of the typed model, in the order of [`operations`]. A path item that is a `$ref`
+/// is not walked (lint reports it).
+pub fn typed_operations(document: &openapiv3::OpenAPI) -> Vec<TypedOperation<'_>> {
+    let mut found = Vec::new();
+    for (path, item) in document.paths.iter() {
+        let Some(item) = item.as_item() else { continue };
+        for (method, operation) in item.iter() {
+            let method = METHODS.into_iter().find(|known| *known == method).unwrap_or("get");
+            let pointer = operation_pointer(path, method);
+            found.push(TypedOperation { path, method, pointer, item, operation });
+        }
+    }
+    found
+}
+
+/// A kind of object `components` holds, which a typed `$ref` may name.
+pub trait Component: Sized {
+    /// Its key under `components` (`schemas`, `parameters`, ...).
+    const SECTION: &'static str;
+    /// Its map in `components`.
+    fn in_components(
+        components: &openapiv3::Components,
+    ) -> &IndexMap<String, openapiv3::ReferenceOr<Self>>;
+}
+
+macro_rules! component {
+    ($type:ty, $section:literal, $field:ident) => {
+        impl Component for $type {
+            const SECTION: &'static str = $section;
+            fn in_components(
+                components: &openapiv3::Components,
+            ) -> &IndexMap<String, openapiv3::ReferenceOr<Self>> {
+                &components.$field
+            }
+        }
+    };
+}
+
+component!(openapiv3::Schema, "schemas", schemas);
+component!(openapiv3::Parameter, "parameters", parameters);
+component!(openapiv3::Response, "responses", responses);
+component!(openapiv3::RequestBody, "requestBodies", request_bodies);
+component!(openapiv3::Header, "headers", headers);
+component!(openapiv3::SecurityScheme, "securitySchemes", security_schemes);
+
+/// `value` itself, or the component its `$ref` (and theirs, in turn) names: [`resolve`] on the typed
+/// model, where a reference can only name a component of its own kind.
+pub fn resolve_typed<'a, T: Component>(
+    document: &'a openapiv3::OpenAPI,
+    value: &'a openapiv3::ReferenceOr<T>,
+) -> Result<&'a T, ResolveError> {
+    let mut current = value;
+    for _ in 0..MAX_HOPS {
+        let reference = match current {
+            openapiv3::ReferenceOr::Item(item) => return Ok(item),
+            openapiv3::ReferenceOr::Reference { reference } => reference,
+        };
+        let pointer =
+            pointer_of(reference).ok_or_else(|| ResolveError::NotLocal(reference.clone()))?;
+        let section = format!("/components/{}/", T::SECTION);
+        current = pointer
+            .strip_prefix(&section)
+            .filter(|name| !name.contains('/'))
+            .and_then(|name| {
+                T::in_components(document.components.as_ref()?).get(&unescape_token(name))
+            })
+            .ok_or_else(|| ResolveError::Missing(reference.clone()))?;
+    }
+    let reference = match value {
+        openapiv3::ReferenceOr::Reference { reference } => reference.clone(),
+        openapiv3::ReferenceOr::Item(_) => String::new(),
+    };
+    Err(ResolveError::Cycle(reference))
+}
+
 /// The path of the first server URL (`/api` for `https://api.aiozstream.network/api`), under which
 /// the spec's paths are served.
 pub fn base_path(document: &Value) -> String {
-    let url = document.pointer("/servers/0/url").and_then(Value::as_str).unwrap_or("");
+    base_path_of(document.pointer("/servers/0/url").and_then(Value::as_str).unwrap_or(""))
+}
+
+/// The path part of a server URL, without a trailing `/`.
+pub fn base_path_of(url: &str) -> String {
     let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
     let path = after_scheme.find('/').map_or("", |slash| &after_scheme[slash..]);
     path.trim_end_matches('/').to_owned()

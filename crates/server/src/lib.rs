@@ -105,6 +105,7 @@ mod tests {
     fn a_path_belongs_to_the_api_whose_prefix_holds_it() {
         assert_eq!(Api::of_path("/api/live_streams"), Some(Api::Aioz));
         assert_eq!(Api::of_path("/api/live_streams/abc/def"), Some(Api::Aioz));
+        assert_eq!(Api::of_path("/api/live_streams?search=a/b"), Some(Api::Aioz));
         assert_eq!(Api::of_path("/api/live_streamsx"), None);
         assert_eq!(Api::of_path("/api/applications/live/settings/ingest"), Some(Api::Storm));
         assert_eq!(Api::of_path("/api/auth/login"), Some(Api::Storm));

@@ -47,8 +47,10 @@ impl Api {
             Api::Emulator => &["/_emulator/applications", "/_emulator/sessions"],
         }
     }
-    /// The API whose [`path_prefixes`](Api::path_prefixes) hold `path`, if any.
+    /// The API whose [`path_prefixes`](Api::path_prefixes) hold `path` (a request target's
+    /// query is not part of it), if any.
     pub fn of_path(path: &str) -> Option<Api> {
+        let path = path.split_once('?').map_or(path, |(path, _)| path);
         Api::ALL.into_iter().find(|api| {
             api.path_prefixes().iter().any(|prefix| {
                 path.strip_prefix(prefix)
