@@ -95,7 +95,7 @@ impl ConformanceLayer {
             config: Arc::new(Config {
                 apis,
                 responses: false,
-                body_limit: 1024 * 1024,
+                body_limit: streamspec_server::adapter::DEFAULT_BODY_LIMIT,
                 authenticated: None,
             }),
         }
@@ -126,7 +126,7 @@ impl ConformanceLayer {
     }
 
     /// The largest request body the layer reads to validate; a larger one is answered 413. Default
-    /// 1 MiB, the router's default.
+    /// [`DEFAULT_BODY_LIMIT`](streamspec_server::adapter::DEFAULT_BODY_LIMIT), the router's.
     pub fn body_limit(self, bytes: usize) -> Self {
         Self {
             config: Arc::new(Config { body_limit: bytes, ..self.config.as_ref().clone_config() }),

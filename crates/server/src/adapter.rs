@@ -16,16 +16,21 @@ use base64::Engine;
 use serde::de::DeserializeOwned;
 use streamspec_types::Secret;
 
+/// The largest request body a router, and the conformance layer in front of one, reads by default:
+/// 1 MiB.
+pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+
 /// How a router behaves where the spec is silent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouterOptions {
-    /// The largest request body accepted; a larger one is answered 413. Default 1 MiB.
+    /// The largest request body accepted; a larger one is answered 413. Default
+    /// [`DEFAULT_BODY_LIMIT`].
     pub body_limit: usize,
 }
 
 impl Default for RouterOptions {
     fn default() -> Self {
-        Self { body_limit: 1024 * 1024 }
+        Self { body_limit: DEFAULT_BODY_LIMIT }
     }
 }
 
@@ -316,27 +321,38 @@ pub fn may_be_json(content_type: Option<&HeaderValue>) -> bool {
     media_type(content_type) != MediaType::Other
 }
 
-/// Decodes JSON into `T`, with a message that names the field at fault (`data.attributes.authType`).
-/// The body ends where the value ends: anything after it but white space is a 400, as `serde_json`'s
-/// own `from_slice` has it, so the conformance layer and the handler read the same bodies.
+/// Decodes JSON into `T` with `axum::Json`, with a message that names the field at fault
+/// (`data.attributes.authType`). The body ends where the value ends: anything after it but white
+/// space is a 400, as `axum::Json` has it, so the conformance layer and the handler read the same
+/// bodies.
 pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Rejection> {
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-        let inner = error.inner();
-        if inner.is_syntax() || inner.is_eof() {
+    axum::Json::<T>::from_bytes(bytes)
+        .map(|axum::Json(value)| value)
+        .map_err(|rejection| json_rejection(&rejection))
+}
+
+/// `axum::Json`'s rejection in words that name the field: the path its `serde_path_to_error` error
+/// carries, or the syntax error of `serde_json`.
+fn json_rejection(rejection: &axum::extract::rejection::JsonRejection) -> Rejection {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(rejection);
+    while let Some(current) = source {
+        if let Some(error) = current.downcast_ref::<serde_path_to_error::Error<serde_json::Error>>()
+        {
+            let inner = error.inner();
+            if inner.is_syntax() || inner.is_eof() {
+                return Rejection::bad_request(format!("the body is not valid JSON: {inner}"));
+            }
+            return match error.path().to_string().as_str() {
+                "." => Rejection::bad_request(format!("body: {inner}")),
+                path => Rejection::bad_request(format!("body field `{path}`: {inner}")),
+            };
+        }
+        if let Some(inner) = current.downcast_ref::<serde_json::Error>() {
             return Rejection::bad_request(format!("the body is not valid JSON: {inner}"));
         }
-        let path = error.path().to_string();
-        if path == "." {
-            Rejection::bad_request(format!("body: {inner}"))
-        } else {
-            Rejection::bad_request(format!("body field `{path}`: {inner}"))
-        }
-    })?;
-    deserializer
-        .end()
-        .map_err(|error| Rejection::bad_request(format!("the body is not valid JSON: {error}")))?;
-    Ok(value)
+        source = current.source();
+    }
+    Rejection::bad_request(rejection.body_text())
 }
 
 fn is_length_limit(error: &axum::Error) -> bool {
