@@ -6,7 +6,6 @@
 //! Run it with `cargo run --release -p streamspec-emulator`; embed it in a test with [`Emulator`].
 
 pub mod config;
-pub mod log;
 pub mod store;
 
 mod aioz;

@@ -41,10 +41,13 @@ struct Args {
 // their own (`Emulator::serve_on_threads`).
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
-    // A line per request: a thread of its own writes them in batches, so a handler never waits for
-    // stderr. Not lossy: when that thread falls behind, logging waits rather than dropping lines.
-    let (log, _flushed_on_exit) = streamspec_emulator::log::BatchedLog::new(std::io::stderr())
-        .context("starting the log's thread")?;
+    // A line per request: tracing-appender's thread writes them, so a handler never waits for
+    // stderr. Not lossy: when that thread falls behind, logging waits rather than dropping lines;
+    // the guard writes what is left when `main` returns.
+    let (log, _flushed_on_exit) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("log-writer")
+        .finish(std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("STREAMSPEC_LOG")
