@@ -1,6 +1,6 @@
 //! Generates `crates/server/src/generated/<api>.rs`: the credentials, per-operation inputs and response
 //! enums, the async trait and the axum router of one API. progenitor makes clients only, so this is
-//! ours. [`model`] reads the spec into plain data; [`write`] turns that into Rust. What it supports
+//! ours. [`model`] reads the spec into plain data; [`write`](mod@write) turns that into Rust. What it supports
 //! is [`crate::support`]'s to say: lint reports the rest at its place, and [`model::read`] refuses a
 //! spec with any of it rather than generate something wrong.
 
