@@ -128,9 +128,26 @@ impl Schema {
             Some(shapes) => {
                 format!("{}does not match exactly one allowed shape ({shapes})", subject(&field))
             }
-            None => format!("{}{}", subject(&field), error.masked()),
+            None => match error.kind() {
+                // jsonschema names two of the allowed values and counts the rest: name them all.
+                jsonschema::error::ValidationErrorKind::Enum { options } => {
+                    format!("{}value is not one of {}", subject(&field), listed(options))
+                }
+                _ => format!("{}{}", subject(&field), error.masked()),
+            },
         };
         Violation { pointer, keyword, message }
+    }
+}
+
+/// `"a", "b" or "c"`: the values of an `enum`, as JSON.
+fn listed(options: &Value) -> String {
+    let values: Vec<String> =
+        options.as_array().into_iter().flatten().map(ToString::to_string).collect();
+    match values.split_last() {
+        None => "no value".to_owned(),
+        Some((only, [])) => only.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
     }
 }
 
@@ -360,6 +377,16 @@ mod tests {
         assert_eq!(
             violations[0].message, "`name`: value is not of type \"string\"",
             "values are masked: a payload may hold secrets"
+        );
+    }
+
+    #[test]
+    fn an_enum_violation_lists_every_allowed_value() {
+        let schema = Catalog::get().schema(Api::Storm, "IngestSettingsAttributes").unwrap();
+        let violations = schema.validate(&json!({"authType": "ldap"})).unwrap_err();
+        assert_eq!(
+            violations[0].message,
+            r#"`authType`: value is not one of "none", "managed", "request", "file" or "local""#
         );
     }
 
