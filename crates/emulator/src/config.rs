@@ -8,6 +8,7 @@
 //! ingest_base_url = "rtmp://127.0.0.1:1935/live"
 //! rate_limit_per_minute = 600
 //! publish_attempts_per_minute = 600  # publish attempts per client address; more are answered 429
+//! login_attempts_per_minute = 5       # Storm logins per client address, as Storm allows; more are 429
 //! max_name_bytes = 256      # the longest key or application name accepted; a longer one is a 400
 //! debug = false            # also validate every response against the spec
 //! request_timeout_secs = 30 # a request slower than this, its body included, is answered 408
@@ -62,6 +63,9 @@ pub struct Config {
     pub rate_limit_per_minute: u32,
     /// Publish attempts per minute per client address before 429.
     pub publish_attempts_per_minute: u32,
+    /// Storm login attempts per minute per client address before 429: 5, as Storm allows. A test
+    /// suite that logs in per test raises it.
+    pub login_attempts_per_minute: u32,
     /// The longest AIOZ key name or Storm application name accepted, in bytes; a longer one is a 400
     /// naming the field. Every list and page reads names, so one huge name slows every reader.
     pub max_name_bytes: usize,
@@ -97,6 +101,7 @@ impl Default for Config {
             ingest_base_url: "rtmp://127.0.0.1:1935/live".to_owned(),
             rate_limit_per_minute: 600,
             publish_attempts_per_minute: 600,
+            login_attempts_per_minute: 5,
             max_name_bytes: 256,
             debug: false,
             request_timeout_secs: 30,

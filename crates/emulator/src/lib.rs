@@ -130,7 +130,8 @@ impl Emulator {
             );
         }
         let front = Arc::new(Front {
-            login_limit: LoginLimit::default(),
+            login_limit: MinuteWindows::default(),
+            login_attempts_per_minute: config.login_attempts_per_minute,
             publish_limit: MinuteWindows::default(),
             publish_attempts_per_minute: config.publish_attempts_per_minute,
             request_timeout: Duration::from_secs(config.request_timeout_secs),
@@ -186,7 +187,8 @@ impl Emulator {
 /// a boxed service and a boxed future per request; five of them cost a quarter of write throughput).
 #[derive(Debug)]
 struct Front {
-    login_limit: LoginLimit,
+    login_limit: MinuteWindows<IpAddr>,
+    login_attempts_per_minute: u32,
     /// Publish attempts per minute per client address, so no one address can flood the engine.
     publish_limit: MinuteWindows<IpAddr>,
     publish_attempts_per_minute: u32,
@@ -225,8 +227,9 @@ async fn front_door(State(front): State<Arc<Front>>, request: Request, next: Nex
 
 impl Front {
     /// The answer to a request refused before anything reads it: headers over [`MAX_HEADER_BYTES`]
-    /// (431), a sixth login attempt within a minute from one address (429, as Storm does), or a
-    /// publish attempt past the address's `publish_attempts_per_minute` (429).
+    /// (431), a login attempt past the address's `login_attempts_per_minute` (429, as Storm does), or
+    /// a publish attempt past its `publish_attempts_per_minute` (429). A 429 says in `Retry-After`
+    /// when the address's minute ends.
     fn refusal(&self, request: &Request) -> Option<Response> {
         let size: usize =
             request.headers().iter().map(|(name, value)| name.as_str().len() + value.len()).sum();
@@ -245,26 +248,21 @@ impl Front {
             request.extensions().get::<ConnectInfo<threads::Peer>>().map(|info| info.0.0.ip());
         if is_login
             && let Some(address) = address
-            && !self.login_limit.allow(address)
+            && let (false, _, reset) =
+                self.login_limit.count(address, self.login_attempts_per_minute)
         {
-            use streamspec_server::adapter::ErrorEnvelope;
-            return Some(streamspec_server::storm::Envelope::response(
-                axum::http::StatusCode::TOO_MANY_REQUESTS,
-                "Too many login attempts, try again later",
-            ));
+            return Some(too_many(Api::Storm, "Too many login attempts, try again later", reset));
         }
         let is_publish = request.method() == axum::http::Method::POST
             && request.uri().path().starts_with("/_emulator/applications/")
             && request.uri().path().ends_with("/publish");
         if is_publish
             && let Some(address) = address
-            && !self.publish_limit.count(address, self.publish_attempts_per_minute).0
+            && let (false, _, reset) =
+                self.publish_limit.count(address, self.publish_attempts_per_minute)
         {
-            use streamspec_server::adapter::ErrorEnvelope;
-            return Some(streamspec_server::emulator::Envelope::response(
-                axum::http::StatusCode::TOO_MANY_REQUESTS,
-                "Too many publish attempts from this address, try again later",
-            ));
+            let message = "Too many publish attempts from this address, try again later";
+            return Some(too_many(Api::Emulator, message, reset));
         }
         None
     }
@@ -339,14 +337,12 @@ impl<K: std::hash::Hash + Eq> MinuteWindows<K> {
     }
 }
 
-/// At most five login attempts per minute per client address, as Storm allows.
-#[derive(Debug, Default)]
-struct LoginLimit(MinuteWindows<IpAddr>);
-
-impl LoginLimit {
-    fn allow(&self, address: IpAddr) -> bool {
-        self.0.count(address, 5).0
-    }
+/// A 429 in `api`'s envelope, with `Retry-After` in whole seconds until `reset`.
+fn too_many(api: Api, message: &str, reset: Duration) -> Response {
+    let mut response = api.error_response(axum::http::StatusCode::TOO_MANY_REQUESTS, message);
+    let seconds = reset.as_secs_f64().ceil().max(1.0) as u64;
+    response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds.into());
+    response
 }
 
 #[cfg(test)]

@@ -97,6 +97,11 @@ fn print_banner(
         "streamspec-emulator listening on http://{address} (database {})",
         config.db.display()
     );
+    if config.debug {
+        println!(
+            "debug is on: every response is validated against the spec as well; one that breaks it is answered 500 and logged"
+        );
+    }
     println!();
     println!("AIOZ Stream: base URL http://{address}/api");
     for account in &credentials.aioz_accounts {
@@ -116,6 +121,10 @@ fn print_banner(
         );
     }
     println!("  X-Api-Key: {}", credentials.storm_api_key);
+    println!(
+        "  at most {} login attempts a minute per client address (`login_attempts_per_minute`)",
+        config.login_attempts_per_minute
+    );
     println!();
 }
 

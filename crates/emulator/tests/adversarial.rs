@@ -356,19 +356,46 @@ async fn a_login_storm_gets_five_attempts_a_minute() {
         let url = url.clone();
         async move {
             let password = if n % 3 == 0 { "wrong-password" } else { "also-wrong" };
-            http.post(&url)
+            let response = http
+                .post(&url)
                 .json(&json!({"username": "admin", "password": password}))
                 .send()
                 .await
-                .unwrap()
-                .status()
-                .as_u16()
+                .unwrap();
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .map(|value| value.to_str().unwrap().parse::<u64>().unwrap());
+            (response.status().as_u16(), retry_after)
         }
     });
-    let statuses = futures::future::join_all(attempts).await;
-    let counted = statuses.iter().filter(|status| **status != 429).count();
-    assert_eq!(counted, 5, "{statuses:?}");
-    assert!(statuses.iter().all(|status| matches!(status, 401 | 429)), "{statuses:?}");
+    let answers = futures::future::join_all(attempts).await;
+    let counted = answers.iter().filter(|(status, _)| *status != 429).count();
+    assert_eq!(counted, 5, "{answers:?}");
+    for (status, retry_after) in answers {
+        match status {
+            401 => assert_eq!(retry_after, None),
+            429 => assert!(retry_after.is_some_and(|seconds| (1..=60).contains(&seconds))),
+            other => panic!("{other}"),
+        }
+    }
+}
+
+/// A test suite that logs in per test raises the login limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_login_limit_is_configurable() {
+    let mut config = config(":memory:".into());
+    config.login_attempts_per_minute = 20;
+    let address = start(config).await;
+    let http = reqwest::Client::new();
+    let url = format!("http://{address}/api/auth/login");
+    let mut statuses = Vec::new();
+    for _ in 0..21 {
+        let body = json!({"username": "admin", "password": "wrong-password"});
+        statuses.push(http.post(&url).json(&body).send().await.unwrap().status().as_u16());
+    }
+    assert!(statuses[..20].iter().all(|status| *status == 401), "{statuses:?}");
+    assert_eq!(statuses[20], 429);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
