@@ -200,12 +200,14 @@ struct Front {
 /// The most header bytes (names and values) a request may carry.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
-/// Logs one line per request (method, path, status and time: no headers and no bodies, so no
-/// secrets) around [`Front::refusal`] and the routes, and gives AIOZ's responses their rate-limit headers.
+/// Logs one line per request (method, path, query, status, time and, for a refused request, why:
+/// no headers and no bodies, so no secrets) around [`Front::refusal`] and the routes, and gives
+/// AIOZ's responses their rate-limit headers.
 async fn front_door(State(front): State<Arc<Front>>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
+    let query = request.uri().query().unwrap_or_default().to_owned();
     let mut response = match front.refusal(&request) {
         Some(refusal) => refusal,
         None => front.time_limit(&path, next.run(request)).await,
@@ -221,7 +223,14 @@ async fn front_door(State(front): State<Arc<Front>>, request: Request, next: Nex
         headers.insert("x-ratelimit-remaining", front.rate_limit.into());
         headers.insert("x-ratelimit-retry-after", 60u32.into());
     }
-    tracing::info!(%method, path, status = response.status().as_u16(), micros = started.elapsed().as_micros() as u64, "request");
+    let status = response.status().as_u16();
+    let micros = started.elapsed().as_micros() as u64;
+    match response.extensions().get::<streamspec_server::adapter::ErrorMessage>() {
+        Some(reason) => {
+            tracing::info!(%method, path, query, status, micros, reason = reason.0, "request");
+        }
+        None => tracing::info!(%method, path, query, status, micros, "request"),
+    }
     response
 }
 

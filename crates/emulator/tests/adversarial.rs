@@ -528,6 +528,7 @@ password = "password-SECRET-4"
         patch(json!({"data": {"attributes": {"authType": "local", "authUsers": [{"username": "u", "password": "mixed-SECRET-9", "token": "x"}]}}})).await.unwrap();
         patch(json!({"data": {"attributes": {"apiKey": 12, "requestURL": "requestkey-SECRET-10"}}})).await.unwrap();
         http.get(format!("{address}/api/applications/live/settings")).bearer_auth(&jwt).send().await.unwrap();
+        get("/api/live_streams?limit=0").bearer_auth("token-SECRET-2").send().await.unwrap();
         http.post(format!("{address}/_emulator/applications/live/publish"))
             .json(&json!({"streamKey": "cam", "credentials": {"type": "credentials", "username": "u", "password": "publish-SECRET-11"}}))
             .send()
@@ -547,6 +548,10 @@ password = "password-SECRET-4"
     let log = log.join().unwrap();
     assert!(log.lines().count() >= 14, "the log has a line per request:\n{log}");
     assert!(log.trim_end().ends_with("stopped"), "the log is flushed on a graceful stop:\n{log}");
+    // A refused request's line says why, and every line carries the query.
+    let refused = log.lines().find(|line| line.contains("limit=0")).expect("the query is logged");
+    assert!(refused.contains("status=400"), "{refused}");
+    assert!(refused.contains("reason=") && refused.contains("`limit`"), "{refused}");
     assert!(!log.contains("SECRET"), "a secret reached the log:\n{log}");
     assert!(!log.contains("eyJ"), "a JWT reached the log:\n{log}");
 }

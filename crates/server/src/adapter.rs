@@ -80,13 +80,20 @@ pub trait ErrorEnvelope: Send + Sync + 'static {
     /// The JSON body of an error with this message.
     fn body(message: &str) -> serde_json::Value;
 
-    /// A complete error response.
+    /// A complete error response. Its message also rides along as an [`ErrorMessage`] extension,
+    /// for a layer that logs why a request was refused.
     fn response(status: StatusCode, message: &str) -> Response {
         let mut response = (status, axum::Json(Self::body(message))).into_response();
         response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        response.extensions_mut().insert(ErrorMessage(message.to_owned()));
         response
     }
 }
+
+/// The message of an error response made by [`ErrorEnvelope::response`]: what the adapter, the
+/// conformance layer or a limit refused, in the words the body carries (which never hold a secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorMessage(pub String);
 
 /// A request the adapter refuses before (or instead of) calling the handler.
 #[derive(Debug, Clone, PartialEq, Eq)]
