@@ -268,5 +268,24 @@ pub fn credentials(config: &Config, store: &dyn Storage) -> Result<crate::Creden
         Some(_) => anyhow::bail!("storm.api_key must be at least 8 characters, as Storm requires"),
         None => remembered(store, "storm.api_key", random)?,
     };
-    Ok(crate::Credentials { aioz_accounts, storm_users, storm_api_key })
+    let stored = |name: &str| store.setting(name).map(|value| value.is_some());
+    let mut set_aside = Vec::new();
+    if !config.aioz_accounts.is_empty() && stored("aioz.dev.token")? {
+        set_aside.push(
+            "the generated AIOZ account stored in this database is set aside for `aioz_accounts`: its token gets 401, and its keys stay stored for when the configuration names no account".to_owned(),
+        );
+    }
+    if !config.storm.users.is_empty() && stored("storm.admin.password")? {
+        set_aside.push(
+            "the generated Storm `admin` stored in this database is set aside for `storm.users`"
+                .to_owned(),
+        );
+    }
+    if config.storm.api_key.is_some() && stored("storm.api_key")? {
+        set_aside.push(
+            "the generated Storm API key stored in this database is set aside for `storm.api_key`"
+                .to_owned(),
+        );
+    }
+    Ok(crate::Credentials { aioz_accounts, storm_users, storm_api_key, set_aside })
 }

@@ -47,6 +47,9 @@ pub struct Credentials {
     pub storm_users: Vec<config::StormUser>,
     /// Storm's static API key (`X-Api-Key`).
     pub storm_api_key: String,
+    /// Generated credentials stored in the database that the configuration puts aside, each said in
+    /// a sentence: they stop working while the configuration names others.
+    pub set_aside: Vec<String>,
 }
 
 /// A configured emulator, ready to serve.

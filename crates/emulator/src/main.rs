@@ -97,6 +97,9 @@ fn print_banner(
         "streamspec-emulator listening on http://{address} (database {})",
         config.db.display()
     );
+    for note in &credentials.set_aside {
+        println!("note: {note}");
+    }
     if config.debug {
         println!(
             "debug is on: every response is validated against the spec as well; one that breaks it is answered 500 and logged"
