@@ -11,7 +11,9 @@ use reqwest::{Method, Request, Response, StatusCode};
 /// or `PATCH` twice could create two live stream keys or burn a login attempt. They are retried after a
 /// connection error or a timeout, and on `429 Too Many Requests` and `503 Service Unavailable`. The wait
 /// is what the server asks for (`Retry-After`, or AIOZ's `X-RateLimit-Retry-After`, in seconds), or else
-/// an exponential backoff.
+/// an exponential backoff. With the defaults, a 429 that asks for 60 s can hold a call for three
+/// minutes; tests lower [`max_retry_after`](Self::max_retry_after), and a wait beyond it returns the
+/// 429 at once.
 ///
 /// ```
 /// use std::time::Duration;
