@@ -46,7 +46,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .name("streamspec example, renamed".to_owned())
         .save(true);
     let updated = client.update_live_stream_key().id(key.id.as_str()).body(body).send().await?;
-    println!("renamed to {:?}, save = {:?}", updated.data.name, updated.data.save);
+    let name = updated.data.display_name().unwrap_or(unknown);
+    println!("renamed to {name}, save = {}", updated.data.save.unwrap_or_default());
 
     let deleted = client.delete_live_stream_key().id(key.id.as_str()).send().await?;
     println!("deleted: {}", deleted.message.as_deref().unwrap_or(unknown));

@@ -40,9 +40,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "{application}: authorization enabled = {}",
         settings.authorization_enabled.value.unwrap_or_default()
     );
-    println!("{application}: authType = {:?}", settings.auth_type.value);
+    println!("{application}: authType = {}", settings.auth_type.value);
     for user in settings.auth_users.map(|users| users.value).unwrap_or_default() {
-        println!("  publisher {:?} ({:?})", user.username, user.kind);
+        let name = user.username.as_deref().unwrap_or("(a token)");
+        println!("  publisher {name} ({})", user.kind);
     }
     Ok(())
 }
