@@ -41,9 +41,9 @@ pub fn generate_all(root: &Path) -> Result<BTreeMap<PathBuf, String>> {
         let relative = api.spec_path();
         let text = std::fs::read_to_string(root.join(&relative))
             .with_context(|| format!("reading {}", relative.display()))?;
-        files.extend(generate_api(api, &relative, &text, root)?.files(api.module));
-        let value = SpecDocument::parse(&relative, text)?.value;
-        prefixes.push(crate::walk::path_prefixes(&value));
+        let generated = generate_api(api, &relative, &text, root)?;
+        prefixes.push(generated.path_prefixes.clone());
+        files.extend(generated.files(api.module));
     }
     files.extend(registry_files(APIS, &prefixes, root)?);
     Ok(files)
@@ -192,6 +192,9 @@ pub struct Generated {
     pub server: String,
     /// For `streamspec-conformance`: the JSON Schema bundle.
     pub schemas: String,
+    /// The served paths that belong to the API ([`crate::walk::path_prefixes`]), for the
+    /// registry's files.
+    pub path_prefixes: Vec<String>,
 }
 
 impl Generated {
@@ -246,6 +249,7 @@ pub fn generate_api(api: &Api, spec_path: &Path, text: &str, root: &Path) -> Res
         client: header.render(&rust.client)?,
         server: header.render(&server)?,
         schemas: serde_json::to_string_pretty(&schemas)? + "\n",
+        path_prefixes: crate::walk::path_prefixes(&doc.value),
     })
 }
 

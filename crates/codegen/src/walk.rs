@@ -150,7 +150,10 @@ pub fn typed_operations(document: &openapiv3::OpenAPI) -> Vec<TypedOperation<'_>
     for (path, item) in document.paths.iter() {
         let Some(item) = item.as_item() else { continue };
         for (method, operation) in item.iter() {
-            let method = METHODS.into_iter().find(|known| *known == method).unwrap_or("get");
+            // openapiv3 yields the methods of `METHODS`, in its order.
+            let Some(method) = METHODS.into_iter().find(|known| *known == method) else {
+                continue;
+            };
             let pointer = operation_pointer(path, method);
             found.push(TypedOperation { path, method, pointer, item, operation });
         }

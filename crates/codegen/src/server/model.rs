@@ -112,14 +112,14 @@ fn credentials(
 ) -> Result<Vec<CredentialVariant>> {
     use heck::ToPascalCase;
 
-    let defined = document.components.iter().flat_map(|components| &components.security_schemes);
     let mut variants = Vec::new();
     for requirement in requirements.iter().filter(|requirement| !requirement.is_empty()) {
         let mut schemes = Vec::new();
         for name in requirement.keys() {
-            let (_, scheme) = defined
-                .clone()
-                .find(|(defined, _)| *defined == name)
+            let scheme = document
+                .components
+                .as_ref()
+                .and_then(|components| components.security_schemes.get(name))
                 .with_context(|| format!("unknown security scheme `{name}`"))?;
             let scheme = walk::resolve_typed(document, scheme)?;
             schemes.push((
