@@ -63,8 +63,8 @@ pub struct Config {
     pub rate_limit_per_minute: u32,
     /// Publish attempts per minute per client address before 429.
     pub publish_attempts_per_minute: u32,
-    /// Storm login attempts per minute per client address before 429: 5, as Storm allows. A test
-    /// suite that logs in per test raises it.
+    /// Storm login attempts per minute per client address before 429: 5, as Storm's login page
+    /// states (see `spec/README.md`). A test suite that logs in per test raises it.
     pub login_attempts_per_minute: u32,
     /// The longest AIOZ key name or Storm application name accepted, in bytes; a longer one is a 400
     /// naming the field. Every list and page reads names, so one huge name slows every reader.
