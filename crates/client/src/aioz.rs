@@ -21,9 +21,9 @@
 //! ```
 //!
 //! Every operation of `spec/aioz-stream.yaml` is a method of [`Client`] returning a builder; `send()`
-//! answers a [`ResponseValue`] (the typed body, status and headers) or an [`Error`] whose
-//! `ErrorResponse` variant holds the service's [`types::ErrorResponse`]; its `text()` is the message,
-//! whichever error form the service used.
+//! answers a [`ResponseValue`] (the typed body, status and headers) or an [`Error`], with a variant
+//! per documented error status holding the service's [`types::ErrorResponse`]; its `message()` is the
+//! service's message, whichever error form the service used.
 //! [`Client::all_live_stream_keys`] pages through every key.
 
 use std::num::NonZeroU32;
@@ -40,6 +40,9 @@ use crate::{BuildError, set_secret_header};
 mod generated;
 
 pub use generated::*;
+
+/// Why a call of this API failed: [`crate::Error`] with this API's error envelope.
+pub type Error = crate::Error<types::ErrorResponse>;
 
 /// How the client authenticates: any one of the three schemes of the spec. `Debug` shows no secret.
 ///
@@ -168,12 +171,12 @@ impl Client {
     pub fn all_live_stream_keys(
         &self,
         options: ListOptions,
-    ) -> impl Stream<Item = Result<types::LiveStreamKey, Error<types::ErrorResponse>>> + '_ {
+    ) -> impl Stream<Item = Result<types::LiveStreamKey, Error>> + '_ {
         let pages = stream::try_unfold(Some(0i32), move |offset| {
             let options = options.clone();
             async move {
                 let Some(offset) = offset else {
-                    return Ok::<_, Error<types::ErrorResponse>>(None);
+                    return Ok::<_, Error>(None);
                 };
                 let mut request =
                     self.list_live_stream_keys().limit(options.page_size).offset(offset);
@@ -260,11 +263,11 @@ impl ClientHooks<ClientState> for Client {
         &self,
         request: &mut reqwest::Request,
         _info: &OperationInfo,
-    ) -> Result<(), Error<E>> {
+    ) -> Result<(), progenitor_client::Error<E>> {
         self.inner
             .credentials
             .apply(&self.client, request)
-            .map_err(|message| Error::InvalidRequest(message.to_owned()))
+            .map_err(|message| progenitor_client::Error::InvalidRequest(message.to_owned()))
     }
 
     async fn exec(

@@ -35,6 +35,9 @@ mod generated;
 
 pub use generated::*;
 
+/// Why a call of this API failed: [`crate::Error`] with this API's error envelope.
+pub type Error = crate::Error<types::ErrorResponse>;
+
 /// What every request of a [`Client`] carries: the retry policy.
 #[derive(Debug, Clone)]
 pub struct ClientState {

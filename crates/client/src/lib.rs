@@ -32,18 +32,22 @@
 //! # }
 //! ```
 //!
-//! Errors: `send()` fails with [`Error`]. `Error::ErrorResponse` holds the API's error envelope
-//! (`types::ErrorResponse`, with the server's message) and the status; the other variants are
-//! transport failures or responses the spec does not describe.
+//! Errors: `send()` fails with [`Error`] (`aioz::Error`, `storm::Error`, `emulator::Error`), which
+//! has a variant per documented error status (`Error::NotFound`, `Error::TooManyRequests`, ...) holding
+//! the status, headers and the API's error envelope; an answer the spec does not document keeps its
+//! status and body. Its `Display` is one sentence: `get_live_stream_key answered 404 Not Found: no
+//! live stream key with this id`.
 
 pub mod aioz;
 pub mod emulator;
+mod error;
 mod retry;
 pub mod storm;
 
 use reqwest::header::{HeaderName, HeaderValue};
 
-pub use progenitor_client::{Error, ResponseValue};
+pub use error::{Error, ErrorAnswer, ErrorEnvelope, InvalidResponse, UnexpectedResponse};
+pub use progenitor_client::ResponseValue;
 pub use retry::{RetryPolicy, Timeouts};
 
 /// Why a client could not be built.

@@ -102,7 +102,7 @@ fn is_retryable_status(status: StatusCode) -> bool {
 }
 
 /// The wait a response asks for, in whole seconds: `Retry-After`, else `X-RateLimit-Retry-After`.
-fn requested_wait(headers: &HeaderMap) -> Option<Duration> {
+pub(crate) fn requested_wait(headers: &HeaderMap) -> Option<Duration> {
     [RETRY_AFTER.as_str(), "x-ratelimit-retry-after"].iter().find_map(|name| {
         let seconds = headers.get(*name)?.to_str().ok()?.trim().parse::<u64>().ok()?;
         Some(Duration::from_secs(seconds))

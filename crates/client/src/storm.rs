@@ -43,6 +43,9 @@ mod generated;
 
 pub use generated::*;
 
+/// Why a call of this API failed: [`crate::Error`] with this API's error envelope.
+pub type Error = crate::Error<types::ErrorResponse>;
+
 /// The `operationId` of the one operation that needs no credentials.
 const LOGIN: &str = "login";
 
@@ -197,7 +200,7 @@ impl ClientHooks<ClientState> for Client {
         &self,
         request: &mut reqwest::Request,
         info: &OperationInfo,
-    ) -> Result<(), Error<E>> {
+    ) -> Result<(), progenitor_client::Error<E>> {
         if info.operation_id == LOGIN {
             return Ok(());
         }
@@ -209,11 +212,14 @@ impl ClientHooks<ClientState> for Client {
                 set_secret_header(request, HeaderName::from_static("x-api-key"), key.expose())
             }
             Credentials::Login { username, password } => {
-                let token = self.token(username, password).await.map_err(Error::Custom)?;
+                let token = self
+                    .token(username, password)
+                    .await
+                    .map_err(progenitor_client::Error::Custom)?;
                 set_secret_header(request, AUTHORIZATION, &format!("Bearer {}", token.expose()))
             }
         };
-        applied.map_err(|message| Error::InvalidRequest(message.to_owned()))
+        applied.map_err(|message| progenitor_client::Error::InvalidRequest(message.to_owned()))
     }
 
     async fn exec(

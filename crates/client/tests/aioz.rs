@@ -100,7 +100,7 @@ async fn get_update_and_delete_address_the_key_by_id() {
 
     let got = client.get_live_stream_key().id(ID).send().await.unwrap();
     assert_eq!(got.data.name.as_deref(), Some("test"));
-    let body = UpdateLiveStreamKeyRequest::builder().name("renamed".to_owned()).save(false);
+    let body = UpdateLiveStreamKeyRequest::builder().name("renamed").save(false);
     let updated = client.update_live_stream_key().id(ID).body(body).send().await.unwrap();
     assert_eq!(updated.data.name.as_deref(), Some("renamed"));
     let deleted = client.delete_live_stream_key().id(ID).send().await.unwrap();
@@ -118,7 +118,7 @@ async fn get_update_and_delete_address_the_key_by_id() {
 async fn a_malformed_id_is_refused_before_sending() {
     let server = TestServer::start().await;
     let error = bearer(&server).get_live_stream_key().id("not-a-uuid").send().await.unwrap_err();
-    assert!(matches!(error, Error::InvalidRequest(_)), "{error:?}");
+    assert!(matches!(error, Error::InvalidRequest { .. }), "{error:?}");
     assert!(server.requests().is_empty());
 }
 
@@ -162,11 +162,52 @@ async fn an_error_envelope_becomes_a_typed_error_with_the_message() {
     let server = TestServer::start().await;
     server.respond(404, json!({"status": "error", "message": "live stream key not found"}));
     let error = bearer(&server).get_live_stream_key().id(ID).send().await.unwrap_err();
-    let Error::ErrorResponse(response) = error else {
+    let Error::NotFound(answer) = &error else {
         panic!("expected the error envelope, got {error:?}");
     };
-    assert_eq!(response.status().as_u16(), 404);
-    assert_eq!(response.message.as_deref(), Some("live stream key not found"));
+    assert_eq!(answer.status().as_u16(), 404);
+    assert_eq!(answer.message(), Some("live stream key not found"));
+    assert_eq!(
+        error.to_string(),
+        "get_live_stream_key answered 404 Not Found: live stream key not found"
+    );
+}
+
+#[tokio::test]
+async fn the_problem_details_form_gives_its_message_too() {
+    let server = TestServer::start().await;
+    // The form the vendor's Node SDK reads (`src/model/ProblemDetails.ts`).
+    server.respond(
+        401,
+        json!({"type": "about:blank", "title": "Unauthorized", "detail": "the token has expired"}),
+    );
+    let error = bearer(&server).get_live_stream_key().id(ID).send().await.unwrap_err();
+    assert!(matches!(error, Error::Unauthorized(_)), "{error:?}");
+    assert_eq!(
+        error.to_string(),
+        "get_live_stream_key answered 401 Unauthorized: the token has expired"
+    );
+}
+
+#[tokio::test]
+async fn an_undocumented_answer_keeps_its_status_and_body() {
+    let server = TestServer::start().await;
+    let retry = RetryPolicy::none();
+    let client = Client::builder(&server.url, Credentials::bearer("t").unwrap())
+        .retry(retry)
+        .build()
+        .unwrap();
+    server.respond_text(502, "upstream gateway timed out\n");
+    let error = client.get_live_stream_key().id(ID).send().await.unwrap_err();
+    let Error::UnexpectedResponse(response) = &error else {
+        panic!("expected the undocumented answer, got {error:?}");
+    };
+    assert_eq!(response.status().as_u16(), 502);
+    assert_eq!(response.body(), "upstream gateway timed out\n");
+    assert_eq!(
+        error.to_string(),
+        "get_live_stream_key answered 502 Bad Gateway, which its spec does not document: upstream gateway timed out"
+    );
 }
 
 #[tokio::test]
@@ -221,7 +262,7 @@ async fn all_keys_stops_at_an_empty_page_and_at_the_first_error() {
     let result: Result<Vec<_>, _> =
         client.all_live_stream_keys(ListOptions::default()).try_collect().await;
     assert!(
-        matches!(result, Err(Error::ErrorResponse(ref e)) if e.message.as_deref() == Some("Unauthorized"))
+        matches!(result, Err(Error::Unauthorized(ref e)) if e.message() == Some("Unauthorized"))
     );
 }
 
@@ -251,10 +292,7 @@ async fn a_post_is_never_retried() {
     );
     let body = CreateLiveStreamKeyRequest::builder().name("test");
     let error = bearer(&server).create_live_stream_key().body(body).send().await.unwrap_err();
-    assert!(
-        matches!(error, Error::ErrorResponse(ref e) if e.status().as_u16() == 429),
-        "{error:?}"
-    );
+    assert!(matches!(error, Error::TooManyRequests(_)), "{error:?}");
     assert_eq!(server.requests().len(), 1);
 }
 
@@ -279,7 +317,7 @@ async fn retries_stop_after_the_policy_limit_and_when_the_wait_is_too_long() {
         json!({"status": "error", "message": "come back in an hour"}),
     );
     let error = bearer(&server).get_live_stream_key().id(ID).send().await.unwrap_err();
-    assert!(matches!(error, Error::ErrorResponse(ref e) if e.status().as_u16() == 429));
+    assert!(matches!(error, Error::TooManyRequests(_)));
     assert_eq!(server.requests().len(), 1, "a wait beyond max_retry_after is not waited");
 }
 
@@ -293,7 +331,9 @@ async fn a_connection_error_is_retried_then_reported() {
     let client =
         Client::builder(url, Credentials::bearer("t").unwrap()).retry(retry).build().unwrap();
     let error = client.get_live_stream_key().id(ID).send().await.unwrap_err();
-    assert!(matches!(error, Error::CommunicationError(_)), "{error:?}");
+    assert!(matches!(error, Error::Transport { .. }), "{error:?}");
+    let shown = error.to_string();
+    assert!(shown.starts_with("get_live_stream_key failed before an answer came: "), "{shown}");
 }
 
 #[tokio::test]

@@ -160,7 +160,9 @@ async fn a_failed_login_is_an_error_naming_the_user_but_not_the_password() {
             .build()
             .unwrap();
     let error = client.delete_application().app_name("a").send().await.unwrap_err();
-    let Error::Custom(message) = &error else { panic!("expected a login failure, got {error:?}") };
+    let Error::SignIn { message, .. } = &error else {
+        panic!("expected a login failure, got {error:?}")
+    };
     assert!(
         message.contains("`admin`")
             && message.contains("401")
@@ -287,18 +289,21 @@ async fn an_error_is_the_flat_message_envelope() {
         .send()
         .await
         .unwrap_err();
-    let Error::ErrorResponse(response) = error else {
+    let Error::Conflict(answer) = &error else {
         panic!("expected the error envelope, got {error:?}")
     };
-    assert_eq!(response.status().as_u16(), 409);
-    assert_eq!(response.message, "A stream with this key already exists");
+    assert_eq!(answer.body().message, "A stream with this key already exists");
+    assert_eq!(
+        error.to_string(),
+        "create_stream answered 409 Conflict: A stream with this key already exists"
+    );
 }
 
 #[tokio::test]
 async fn an_invalid_application_name_is_refused_before_sending() {
     let server = TestServer::start().await;
     let error = api_key_client(&server).delete_application().app_name("").send().await.unwrap_err();
-    assert!(matches!(error, Error::InvalidRequest(_)), "{error:?}");
+    assert!(matches!(error, Error::InvalidRequest { .. }), "{error:?}");
     assert!(server.requests().is_empty());
 }
 

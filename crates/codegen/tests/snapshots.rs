@@ -50,6 +50,62 @@ fn defaults_and_bounds() {
     generates("defaults_and_bounds", "DefaultsApi");
 }
 
+/// A parameter has one Rust type on both sides: the server's input takes the type the client's
+/// builder takes (typify's choice from the bounds: `NonZeroU32` for an `int32` with `minimum: 1`), so a
+/// proxy passes what it receives on without a conversion.
+#[test]
+fn a_parameter_has_one_type_on_client_and_server() {
+    use heck::ToPascalCase;
+    use quote::ToTokens;
+
+    let (relative, text) = spec("defaults_and_bounds");
+    let api = Api { spec: "", module: "defaults", trait_name: "DefaultsApi", title: "defaults" };
+    let generated = generate_api(&api, &relative, &text, &here().join("../..")).unwrap();
+    let structs = |source: &str| -> Vec<syn::ItemStruct> {
+        let file = syn::parse_file(source).unwrap();
+        let mut found = Vec::new();
+        let mut items: Vec<syn::Item> = file.items;
+        while let Some(item) = items.pop() {
+            match item {
+                syn::Item::Struct(item) => found.push(item),
+                syn::Item::Mod(module) => {
+                    items.extend(module.content.into_iter().flat_map(|c| c.1))
+                }
+                _ => {}
+            }
+        }
+        found
+    };
+    // The type inside the builder's `Result<Option<T>, String>` and the input's `Option<T>`.
+    fn unwrapped(ty: &syn::Type) -> String {
+        if let syn::Type::Path(path) = ty
+            && let Some(last) = path.path.segments.last()
+            && (last.ident == "Result" || last.ident == "Option")
+            && let syn::PathArguments::AngleBracketed(arguments) = &last.arguments
+            && let Some(syn::GenericArgument::Type(inner)) = arguments.args.first()
+        {
+            return unwrapped(inner);
+        }
+        ty.to_token_stream().to_string()
+    }
+    let field_type = |item: &syn::ItemStruct, name: &str| -> String {
+        let field =
+            item.fields.iter().find(|field| field.ident.as_ref().is_some_and(|i| i == name));
+        unwrapped(&field.unwrap_or_else(|| panic!("{} has no `{name}`", item.ident)).ty)
+    };
+    let client = structs(&generated.client);
+    let server = structs(&generated.server);
+    let builder = client.iter().find(|item| item.ident == "list_things".to_pascal_case()).unwrap();
+    let input = server.iter().find(|item| item.ident == "ListThingsInput").unwrap();
+    let mut compared = 0;
+    for name in ["limit", "offset", "order", "code"] {
+        assert_eq!(field_type(input, name), field_type(builder, name), "the type of `{name}`");
+        compared += 1;
+    }
+    assert_eq!(compared, 4);
+    assert_eq!(field_type(input, "limit"), ":: std :: num :: NonZeroU64");
+}
+
 #[test]
 fn several_statuses() {
     generates("statuses", "StatusesApi");

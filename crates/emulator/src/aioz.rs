@@ -206,8 +206,8 @@ impl LiveStreamsApi for Aioz {
             kind,
             sort_by,
             descending: input.order_by == SortOrder::Desc,
-            limit: input.limit,
-            offset: input.offset,
+            limit: i64::from(input.limit.get()),
+            offset: i64::from(input.offset),
         };
         let (keys, total) = self.store.keys(&account, &query).map_err(HandlerError::internal)?;
         let keys = keys.into_iter().map(|key| self.key(key)).collect::<Result<Vec<_>, _>>()?;

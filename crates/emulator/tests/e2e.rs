@@ -115,13 +115,13 @@ async fn every_aioz_operation_and_persistence_across_a_restart() {
     let found = client.list_live_stream_keys().search("rav").send().await.unwrap();
     assert_eq!(found.into_inner().data.unwrap().total, Some(1));
 
-    let body = UpdateLiveStreamKeyRequest::builder().name("delta".to_owned()).save(true);
+    let body = UpdateLiveStreamKeyRequest::builder().name("delta").save(true);
     let updated =
         client.update_live_stream_key().id(ids[0].as_str()).body(body).send().await.unwrap();
     assert!(updated.data.save == Some(true) && updated.data.updated_at > updated.data.created_at);
     client.delete_live_stream_key().id(ids[1].as_str()).send().await.unwrap();
     let gone = client.get_live_stream_key().id(ids[1].as_str()).send().await.unwrap_err();
-    assert!(matches!(gone, Error::ErrorResponse(ref e) if e.status().as_u16() == 404));
+    assert!(matches!(gone, Error::NotFound(_)));
     let credentials = running.credentials.clone();
     running.stop().await;
 
@@ -201,12 +201,12 @@ async fn accounts_never_see_each_others_keys_and_are_rate_limited() {
         .unwrap();
     let other = running.aioz(1);
     let error = other.get_live_stream_key().id(created.data.id.as_str()).send().await.unwrap_err();
-    assert!(matches!(error, Error::ErrorResponse(ref e) if e.status().as_u16() == 404));
+    assert!(matches!(error, Error::NotFound(_)));
     other.list_live_stream_keys().send().await.unwrap();
     let third = other.list_live_stream_keys().send().await.unwrap();
     assert_eq!(third.headers()["x-ratelimit-remaining"], "0");
     let limited = other.list_live_stream_keys().send().await.unwrap_err();
-    assert!(matches!(limited, Error::ErrorResponse(ref e) if e.status().as_u16() == 429));
+    assert!(matches!(limited, Error::TooManyRequests(_)));
     let wrong = aioz::Client::builder(
         format!("http://{}/api", running.address),
         aioz::Credentials::bearer("nope").unwrap(),
@@ -214,7 +214,7 @@ async fn accounts_never_see_each_others_keys_and_are_rate_limited() {
     .build()
     .unwrap();
     let error = wrong.list_live_stream_keys().send().await.unwrap_err();
-    assert!(matches!(error, Error::ErrorResponse(ref e) if e.status().as_u16() == 401));
+    assert!(matches!(error, Error::Unauthorized(_)));
     // A request the adapter refuses itself carries the rate-limit headers too.
     let response = reqwest::get(format!("http://{}/api/live_streams/not-a-uuid", running.address))
         .await
@@ -249,7 +249,7 @@ async fn every_storm_operation() {
         201
     );
     let duplicate = client.create_application().body(body).send().await.unwrap_err();
-    assert!(matches!(duplicate, Error::ErrorResponse(ref e) if e.status().as_u16() == 409));
+    assert!(matches!(duplicate, Error::Conflict(_)));
     let settings = client.get_application_settings().app_name("relay").send().await.unwrap();
     assert!(
         settings.into_inner().data.ingest_settings.is_none(),
@@ -268,8 +268,11 @@ async fn every_storm_operation() {
         .send()
         .await
         .unwrap_err();
-    let Error::ErrorResponse(response) = error else { panic!("expected 404") };
-    assert_eq!(response.message, "Application relay is of type edge, which has no ingest settings");
+    let Error::NotFound(answer) = error else { panic!("expected 404, got {error}") };
+    assert_eq!(
+        answer.body().message,
+        "Application relay is of type edge, which has no ingest settings"
+    );
     let answer =
         client.update_ingest_settings().app_name("live").body(update).send().await.unwrap();
     assert_eq!(
@@ -298,7 +301,7 @@ async fn every_storm_operation() {
         201
     );
     let duplicate = client.create_stream().app_name("live").body(stream).send().await.unwrap_err();
-    assert!(matches!(duplicate, Error::ErrorResponse(ref e) if e.status().as_u16() == 409));
+    assert!(matches!(duplicate, Error::Conflict(_)));
 
     client.delete_application().app_name("relay").send().await.unwrap();
     let key = storm::Client::builder(
@@ -308,7 +311,7 @@ async fn every_storm_operation() {
     .build()
     .unwrap();
     let missing = key.delete_application().app_name("relay").send().await.unwrap_err();
-    assert!(matches!(missing, Error::ErrorResponse(ref e) if e.status().as_u16() == 404));
+    assert!(matches!(missing, Error::NotFound(_)));
     running.stop().await;
 }
 
@@ -324,13 +327,10 @@ async fn at_most_five_logins_a_minute_per_address() {
     };
     for _ in 0..5 {
         let error = login().await.unwrap_err();
-        assert!(matches!(error, Error::ErrorResponse(ref e) if e.status().as_u16() == 401));
+        assert!(matches!(error, Error::Unauthorized(_)));
     }
     let error = login().await.unwrap_err();
-    assert!(
-        matches!(error, Error::ErrorResponse(ref e) if e.status().as_u16() == 429),
-        "{error:?}"
-    );
+    assert!(matches!(error, Error::TooManyRequests(_)), "{error:?}");
     running.stop().await;
 }
 

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Value, json};
 use streamspec_client::emulator::types::{PublishDecision, PublishRequest};
 use streamspec_client::storm::types::{CreateStreamRequest, UpdateIngestSettingsRequest};
-use streamspec_client::{Error, RetryPolicy, emulator, storm};
+use streamspec_client::{RetryPolicy, emulator, storm};
 use streamspec_emulator::{Config, Emulator};
 
 struct Running {
@@ -52,8 +52,10 @@ impl Running {
             serde_json::from_value(json!({"data": {"attributes": attributes}})).unwrap();
         match self.storm.update_ingest_settings().app_name("live").body(body).send().await {
             Ok(_) => Ok(()),
-            Err(Error::ErrorResponse(error)) => Err(error.into_inner().message),
-            Err(other) => panic!("{other}"),
+            Err(error) => match error.answer() {
+                Some(answer) => Err(answer.body().message.clone()),
+                None => panic!("{error}"),
+            },
         }
     }
 

@@ -207,29 +207,35 @@ impl Call {
             .transpose()
     }
 
-    /// An integer query parameter within `min..=max`; `None` when absent.
-    pub fn query_integer(
+    /// An integer query parameter within `min..=max`, as `T` (the type the client's builder takes for
+    /// it); `None` when absent.
+    pub fn query_integer<T: FromStr>(
         &self,
         name: &str,
         min: Option<i64>,
         max: Option<i64>,
-    ) -> Result<Option<i64>, Rejection> {
+    ) -> Result<Option<T>, Rejection> {
         let Some(value) = self.query::<i64>(name, "an integer")? else {
             return Ok(None);
         };
         let in_range = min.is_none_or(|min| value >= min) && max.is_none_or(|max| value <= max);
+        let range = || match (min, max) {
+            (Some(min), Some(max)) => format!(", it must be between {min} and {max}"),
+            (Some(min), None) => format!(", it must be at least {min}"),
+            (None, Some(max)) => format!(", it must be at most {max}"),
+            (None, None) => String::new(),
+        };
+        let out_of_range = || {
+            Rejection::bad_request(format!(
+                "query parameter `{name}`: {value} is out of range{}",
+                range()
+            ))
+        };
         if !in_range {
-            let range = match (min, max) {
-                (Some(min), Some(max)) => format!("between {min} and {max}"),
-                (Some(min), None) => format!("at least {min}"),
-                (None, Some(max)) => format!("at most {max}"),
-                (None, None) => unreachable!("a value is always within no bounds"),
-            };
-            return Err(Rejection::bad_request(format!(
-                "query parameter `{name}`: {value} is out of range, it must be {range}"
-            )));
+            return Err(out_of_range());
         }
-        Ok(Some(value))
+        // The generated type holds every value within the spec's bounds; this refuses the rest.
+        value.to_string().parse().map(Some).map_err(|_| out_of_range())
     }
 
     /// A required query parameter.

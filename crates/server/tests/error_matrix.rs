@@ -218,7 +218,7 @@ async fn query_defaults_are_applied_before_the_handler() {
     let answer = send(address, Method::GET, "/api/live_streams", &[AUTH], None).await;
     assert_eq!(answer.status, StatusCode::OK);
     let seen = aioz.last_list.lock().unwrap().clone().unwrap();
-    assert_eq!((seen.limit, seen.offset), (25, 0));
+    assert_eq!((seen.limit.get(), seen.offset), (25, 0));
     assert_eq!(seen.sort_by, aioz::types::LiveStreamKeySortBy::CreatedAt);
     assert_eq!(seen.order_by, aioz::types::SortOrder::Desc);
     assert_eq!(seen.search, None);

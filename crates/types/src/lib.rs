@@ -48,11 +48,13 @@
 //! enum: a value the vendor adds later is kept, not a parse error (see `spec/README.md`).
 
 mod open;
+mod optional;
 mod secret;
 
 /// The `chrono` the timestamps are made of, so a user needs no version-matched copy.
 pub use chrono;
 pub use open::Open;
+pub use optional::IntoOptional;
 pub use secret::{EmptySecret, Secret};
 /// The `uuid` the ids are made of, so a user needs no version-matched copy.
 pub use uuid;

@@ -289,8 +289,18 @@ pub mod builder {
             });
             self
         }
-        /// Sends a `GET` request to `/live_streams`
+        /// Sends the request. The error answers its spec documents: [`BadRequest`](crate::Error::BadRequest) (400), [`Unauthorized`](crate::Error::Unauthorized) (401), [`Forbidden`](crate::Error::Forbidden) (403), [`NotFound`](crate::Error::NotFound) (404), [`TooManyRequests`](crate::Error::TooManyRequests) (429), [`InternalServerError`](crate::Error::InternalServerError) (500); any other is
+        /// [`UnexpectedResponse`](crate::Error::UnexpectedResponse).
         pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::LiveStreamKeyListResponse>,
+            crate::Error<types::ErrorResponse>,
+        > {
+            crate::Error::classify("list_live_stream_keys", self.send_unclassified().await).await
+        }
+        /// Sends a `GET` request to `/live_streams`
+        async fn send_unclassified(
             self,
         ) -> Result<ResponseValue<types::LiveStreamKeyListResponse>, Error<types::ErrorResponse>>
         {
@@ -372,8 +382,16 @@ pub mod builder {
             self.body = self.body.map(f);
             self
         }
-        /// Sends a `POST` request to `/live_streams`
+        /// Sends the request. The error answers its spec documents: [`BadRequest`](crate::Error::BadRequest) (400), [`Unauthorized`](crate::Error::Unauthorized) (401), [`Forbidden`](crate::Error::Forbidden) (403), [`NotFound`](crate::Error::NotFound) (404), [`PayloadTooLarge`](crate::Error::PayloadTooLarge) (413), [`UnsupportedMediaType`](crate::Error::UnsupportedMediaType) (415), [`TooManyRequests`](crate::Error::TooManyRequests) (429), [`InternalServerError`](crate::Error::InternalServerError) (500); any other is
+        /// [`UnexpectedResponse`](crate::Error::UnexpectedResponse).
         pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::LiveStreamKeyResponse>, crate::Error<types::ErrorResponse>>
+        {
+            crate::Error::classify("create_live_stream_key", self.send_unclassified().await).await
+        }
+        /// Sends a `POST` request to `/live_streams`
+        async fn send_unclassified(
             self,
         ) -> Result<ResponseValue<types::LiveStreamKeyResponse>, Error<types::ErrorResponse>>
         {
@@ -440,8 +458,16 @@ pub mod builder {
                 .map_err(|_| "conversion to `:: uuid :: Uuid` for id failed".to_string());
             self
         }
-        /// Sends a `GET` request to `/live_streams/{id}`
+        /// Sends the request. The error answers its spec documents: [`BadRequest`](crate::Error::BadRequest) (400), [`Unauthorized`](crate::Error::Unauthorized) (401), [`Forbidden`](crate::Error::Forbidden) (403), [`NotFound`](crate::Error::NotFound) (404), [`TooManyRequests`](crate::Error::TooManyRequests) (429), [`InternalServerError`](crate::Error::InternalServerError) (500); any other is
+        /// [`UnexpectedResponse`](crate::Error::UnexpectedResponse).
         pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::LiveStreamKeyResponse>, crate::Error<types::ErrorResponse>>
+        {
+            crate::Error::classify("get_live_stream_key", self.send_unclassified().await).await
+        }
+        /// Sends a `GET` request to `/live_streams/{id}`
+        async fn send_unclassified(
             self,
         ) -> Result<ResponseValue<types::LiveStreamKeyResponse>, Error<types::ErrorResponse>>
         {
@@ -526,8 +552,16 @@ pub mod builder {
             self.body = self.body.map(f);
             self
         }
-        /// Sends a `PUT` request to `/live_streams/{id}`
+        /// Sends the request. The error answers its spec documents: [`BadRequest`](crate::Error::BadRequest) (400), [`Unauthorized`](crate::Error::Unauthorized) (401), [`Forbidden`](crate::Error::Forbidden) (403), [`NotFound`](crate::Error::NotFound) (404), [`PayloadTooLarge`](crate::Error::PayloadTooLarge) (413), [`UnsupportedMediaType`](crate::Error::UnsupportedMediaType) (415), [`TooManyRequests`](crate::Error::TooManyRequests) (429), [`InternalServerError`](crate::Error::InternalServerError) (500); any other is
+        /// [`UnexpectedResponse`](crate::Error::UnexpectedResponse).
         pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::LiveStreamKeyResponse>, crate::Error<types::ErrorResponse>>
+        {
+            crate::Error::classify("update_live_stream_key", self.send_unclassified().await).await
+        }
+        /// Sends a `PUT` request to `/live_streams/{id}`
+        async fn send_unclassified(
             self,
         ) -> Result<ResponseValue<types::LiveStreamKeyResponse>, Error<types::ErrorResponse>>
         {
@@ -595,8 +629,18 @@ pub mod builder {
                 .map_err(|_| "conversion to `:: uuid :: Uuid` for id failed".to_string());
             self
         }
-        /// Sends a `DELETE` request to `/live_streams/{id}`
+        /// Sends the request. The error answers its spec documents: [`BadRequest`](crate::Error::BadRequest) (400), [`Unauthorized`](crate::Error::Unauthorized) (401), [`Forbidden`](crate::Error::Forbidden) (403), [`NotFound`](crate::Error::NotFound) (404), [`TooManyRequests`](crate::Error::TooManyRequests) (429), [`InternalServerError`](crate::Error::InternalServerError) (500); any other is
+        /// [`UnexpectedResponse`](crate::Error::UnexpectedResponse).
         pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::DeleteLiveStreamKeyResponse>,
+            crate::Error<types::ErrorResponse>,
+        > {
+            crate::Error::classify("delete_live_stream_key", self.send_unclassified().await).await
+        }
+        /// Sends a `DELETE` request to `/live_streams/{id}`
+        async fn send_unclassified(
             self,
         ) -> Result<ResponseValue<types::DeleteLiveStreamKeyResponse>, Error<types::ErrorResponse>>
         {

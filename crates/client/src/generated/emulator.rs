@@ -184,8 +184,16 @@ pub mod builder {
             self.body = self.body.map(f);
             self
         }
-        /// Sends a `POST` request to `/_emulator/applications/{appName}/publish`
+        /// Sends the request. The error answers its spec documents: [`BadRequest`](crate::Error::BadRequest) (400), [`NotFound`](crate::Error::NotFound) (404), [`PayloadTooLarge`](crate::Error::PayloadTooLarge) (413), [`UnsupportedMediaType`](crate::Error::UnsupportedMediaType) (415), [`TooManyRequests`](crate::Error::TooManyRequests) (429); any other is
+        /// [`UnexpectedResponse`](crate::Error::UnexpectedResponse).
         pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::PublishDecision>, crate::Error<types::ErrorResponse>>
+        {
+            crate::Error::classify("publish", self.send_unclassified().await).await
+        }
+        /// Sends a `POST` request to `/_emulator/applications/{appName}/publish`
+        async fn send_unclassified(
             self,
         ) -> Result<ResponseValue<types::PublishDecision>, Error<types::ErrorResponse>> {
             let Self { client, app_name, body } = self;
@@ -251,8 +259,13 @@ pub mod builder {
                 .map_err(|_| "conversion to `:: uuid :: Uuid` for session_id failed".to_string());
             self
         }
+        /// Sends the request. The error answers its spec documents: [`BadRequest`](crate::Error::BadRequest) (400), [`NotFound`](crate::Error::NotFound) (404); any other is
+        /// [`UnexpectedResponse`](crate::Error::UnexpectedResponse).
+        pub async fn send(self) -> Result<ResponseValue<()>, crate::Error<types::ErrorResponse>> {
+            crate::Error::classify("end_session", self.send_unclassified().await).await
+        }
         /// Sends a `DELETE` request to `/_emulator/sessions/{sessionId}`
-        pub async fn send(self) -> Result<ResponseValue<()>, Error<types::ErrorResponse>> {
+        async fn send_unclassified(self) -> Result<ResponseValue<()>, Error<types::ErrorResponse>> {
             let Self { client, session_id } = self;
             let session_id = session_id.map_err(Error::InvalidRequest)?;
             let url = format!(

@@ -247,8 +247,16 @@ pub mod builder {
             self.body = self.body.map(f);
             self
         }
-        /// Sends a `POST` request to `/api/auth/login`
+        /// Sends the request. The error answers its spec documents: [`BadRequest`](crate::Error::BadRequest) (400), [`Unauthorized`](crate::Error::Unauthorized) (401), [`PayloadTooLarge`](crate::Error::PayloadTooLarge) (413), [`UnsupportedMediaType`](crate::Error::UnsupportedMediaType) (415), [`TooManyRequests`](crate::Error::TooManyRequests) (429), [`InternalServerError`](crate::Error::InternalServerError) (500); any other is
+        /// [`UnexpectedResponse`](crate::Error::UnexpectedResponse).
         pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::LoginResponse>, crate::Error<types::ErrorResponse>>
+        {
+            crate::Error::classify("login", self.send_unclassified().await).await
+        }
+        /// Sends a `POST` request to `/api/auth/login`
+        async fn send_unclassified(
             self,
         ) -> Result<ResponseValue<types::LoginResponse>, Error<types::ErrorResponse>> {
             let Self { client, body } = self;
@@ -320,8 +328,16 @@ pub mod builder {
             self.body = self.body.map(f);
             self
         }
-        /// Sends a `POST` request to `/api/applications`
+        /// Sends the request. The error answers its spec documents: [`BadRequest`](crate::Error::BadRequest) (400), [`Unauthorized`](crate::Error::Unauthorized) (401), [`Conflict`](crate::Error::Conflict) (409), [`PayloadTooLarge`](crate::Error::PayloadTooLarge) (413), [`UnsupportedMediaType`](crate::Error::UnsupportedMediaType) (415), [`TooManyRequests`](crate::Error::TooManyRequests) (429), [`InternalServerError`](crate::Error::InternalServerError) (500); any other is
+        /// [`UnexpectedResponse`](crate::Error::UnexpectedResponse).
         pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::ApplicationResponse>, crate::Error<types::ErrorResponse>>
+        {
+            crate::Error::classify("create_application", self.send_unclassified().await).await
+        }
+        /// Sends a `POST` request to `/api/applications`
+        async fn send_unclassified(
             self,
         ) -> Result<ResponseValue<types::ApplicationResponse>, Error<types::ErrorResponse>>
         {
@@ -387,8 +403,16 @@ pub mod builder {
                 .map_err(|_| "conversion to `ApplicationName` for app_name failed".to_string());
             self
         }
-        /// Sends a `DELETE` request to `/api/applications/{appName}`
+        /// Sends the request. The error answers its spec documents: [`BadRequest`](crate::Error::BadRequest) (400), [`Unauthorized`](crate::Error::Unauthorized) (401), [`NotFound`](crate::Error::NotFound) (404), [`TooManyRequests`](crate::Error::TooManyRequests) (429), [`InternalServerError`](crate::Error::InternalServerError) (500); any other is
+        /// [`UnexpectedResponse`](crate::Error::UnexpectedResponse).
         pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::MessageResponse>, crate::Error<types::ErrorResponse>>
+        {
+            crate::Error::classify("delete_application", self.send_unclassified().await).await
+        }
+        /// Sends a `DELETE` request to `/api/applications/{appName}`
+        async fn send_unclassified(
             self,
         ) -> Result<ResponseValue<types::MessageResponse>, Error<types::ErrorResponse>> {
             let Self { client, app_name } = self;
@@ -450,8 +474,18 @@ pub mod builder {
                 .map_err(|_| "conversion to `ApplicationName` for app_name failed".to_string());
             self
         }
-        /// Sends a `GET` request to `/api/applications/{appName}/settings`
+        /// Sends the request. The error answers its spec documents: [`BadRequest`](crate::Error::BadRequest) (400), [`Unauthorized`](crate::Error::Unauthorized) (401), [`NotFound`](crate::Error::NotFound) (404), [`TooManyRequests`](crate::Error::TooManyRequests) (429), [`InternalServerError`](crate::Error::InternalServerError) (500); any other is
+        /// [`UnexpectedResponse`](crate::Error::UnexpectedResponse).
         pub async fn send(
+            self,
+        ) -> Result<
+            ResponseValue<types::ApplicationSettingsResponse>,
+            crate::Error<types::ErrorResponse>,
+        > {
+            crate::Error::classify("get_application_settings", self.send_unclassified().await).await
+        }
+        /// Sends a `GET` request to `/api/applications/{appName}/settings`
+        async fn send_unclassified(
             self,
         ) -> Result<ResponseValue<types::ApplicationSettingsResponse>, Error<types::ErrorResponse>>
         {
@@ -539,8 +573,16 @@ pub mod builder {
             self.body = self.body.map(f);
             self
         }
-        /// Sends a `PATCH` request to `/api/applications/{appName}/settings/ingest`
+        /// Sends the request. The error answers its spec documents: [`BadRequest`](crate::Error::BadRequest) (400), [`Unauthorized`](crate::Error::Unauthorized) (401), [`NotFound`](crate::Error::NotFound) (404), [`Conflict`](crate::Error::Conflict) (409), [`PayloadTooLarge`](crate::Error::PayloadTooLarge) (413), [`UnsupportedMediaType`](crate::Error::UnsupportedMediaType) (415), [`TooManyRequests`](crate::Error::TooManyRequests) (429), [`InternalServerError`](crate::Error::InternalServerError) (500); any other is
+        /// [`UnexpectedResponse`](crate::Error::UnexpectedResponse).
         pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::IngestSettingsResponse>, crate::Error<types::ErrorResponse>>
+        {
+            crate::Error::classify("update_ingest_settings", self.send_unclassified().await).await
+        }
+        /// Sends a `PATCH` request to `/api/applications/{appName}/settings/ingest`
+        async fn send_unclassified(
             self,
         ) -> Result<ResponseValue<types::IngestSettingsResponse>, Error<types::ErrorResponse>>
         {
@@ -637,8 +679,16 @@ pub mod builder {
             self.body = self.body.map(f);
             self
         }
-        /// Sends a `POST` request to `/api/streams/{appName}`
+        /// Sends the request. The error answers its spec documents: [`BadRequest`](crate::Error::BadRequest) (400), [`Unauthorized`](crate::Error::Unauthorized) (401), [`NotFound`](crate::Error::NotFound) (404), [`Conflict`](crate::Error::Conflict) (409), [`PayloadTooLarge`](crate::Error::PayloadTooLarge) (413), [`UnsupportedMediaType`](crate::Error::UnsupportedMediaType) (415), [`TooManyRequests`](crate::Error::TooManyRequests) (429), [`InternalServerError`](crate::Error::InternalServerError) (500); any other is
+        /// [`UnexpectedResponse`](crate::Error::UnexpectedResponse).
         pub async fn send(
+            self,
+        ) -> Result<ResponseValue<types::StreamResponse>, crate::Error<types::ErrorResponse>>
+        {
+            crate::Error::classify("create_stream", self.send_unclassified().await).await
+        }
+        /// Sends a `POST` request to `/api/streams/{appName}`
+        async fn send_unclassified(
             self,
         ) -> Result<ResponseValue<types::StreamResponse>, Error<types::ErrorResponse>> {
             let Self { client, app_name, body } = self;

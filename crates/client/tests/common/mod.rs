@@ -33,7 +33,8 @@ impl Recorded {
 struct Scripted {
     status: StatusCode,
     headers: Vec<(&'static str, String)>,
-    body: Value,
+    content_type: &'static str,
+    body: String,
 }
 
 #[derive(Clone, Default)]
@@ -75,7 +76,19 @@ impl TestServer {
         self.state.script.lock().unwrap().push_back(Scripted {
             status: StatusCode::from_u16(status).unwrap(),
             headers: headers.iter().map(|(name, value)| (*name, value.to_string())).collect(),
-            body,
+            content_type: "application/json",
+            body: body.to_string(),
+        });
+        self
+    }
+
+    /// Queues a `text/plain` answer, as a proxy in front of a service may give.
+    pub fn respond_text(&self, status: u16, body: &str) -> &Self {
+        self.state.script.lock().unwrap().push_back(Scripted {
+            status: StatusCode::from_u16(status).unwrap(),
+            headers: Vec::new(),
+            content_type: "text/plain",
+            body: body.to_owned(),
         });
         self
     }
@@ -113,8 +126,5 @@ async fn answer(state: State, request: Request<Body>) -> Response<Body> {
         response =
             response.header(HeaderName::from_static(name), HeaderValue::from_str(&value).unwrap());
     }
-    response
-        .header("content-type", "application/json")
-        .body(Body::from(scripted.body.to_string()))
-        .unwrap()
+    response.header("content-type", scripted.content_type).body(Body::from(scripted.body)).unwrap()
 }

@@ -7,11 +7,48 @@
 pub mod model;
 pub mod write;
 
-use anyhow::Result;
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result, bail};
+use heck::ToPascalCase;
 
 use crate::registry::Api;
+use crate::support::ParameterShape;
 
-/// The server code of the API `api`, from its spec without the validation-only rules.
-pub fn generate(document: &openapiv3::OpenAPI, api: &Api) -> Result<syn::File> {
-    write::write(&model::read(document)?, api)
+/// The Rust type of each parameter of the generated client, by the operation's builder (its
+/// `operationId` in PascalCase) and the parameter's field name.
+pub type ClientParameterTypes = BTreeMap<(String, String), String>;
+
+/// The server code of the API `api`, from its spec without the validation-only rules. Integer
+/// parameters take the type the client's builder takes for them (`client`).
+pub fn generate(
+    document: &openapiv3::OpenAPI,
+    api: &Api,
+    client: &ClientParameterTypes,
+) -> Result<syn::File> {
+    let mut model = model::read(document)?;
+    for operation in &mut model.operations {
+        let builder = operation.id.to_pascal_case();
+        for parameter in &mut operation.parameters {
+            let ParameterShape::Integer { min, max } = parameter.shape else { continue };
+            let field = write::field_ident(&parameter.name).to_string();
+            let ty = client.get(&(builder.clone(), field.clone())).with_context(|| {
+                format!("the client's builder `{builder}` has no parameter `{field}`")
+            })?;
+            if let Some(default) = &parameter.default {
+                let fits = default.as_i64().is_some_and(|default| {
+                    min.is_none_or(|min| default >= min) && max.is_none_or(|max| default <= max)
+                });
+                if !fits {
+                    bail!(
+                        "{}: parameter `{}`: the default {default} is not an integer within the schema's bounds",
+                        operation.id,
+                        parameter.name
+                    );
+                }
+            }
+            parameter.integer_type = Some(ty.clone());
+        }
+    }
+    write::write(&model, api)
 }

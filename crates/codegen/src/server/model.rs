@@ -72,6 +72,9 @@ pub struct Parameter {
     pub shape: ParameterShape,
     /// The schema's `default`, which the adapter applies.
     pub default: Option<serde_json::Value>,
+    /// An integer's Rust type: the one the client's builder takes for this parameter, so that client
+    /// and server have one type per parameter. Set by [`super::generate`].
+    pub integer_type: Option<String>,
 }
 
 /// One documented response.
@@ -205,5 +208,6 @@ fn read_parameter(document: &OpenAPI, parameter: &SpecParameter) -> Result<Param
         required: data.required || location == Location::Path,
         shape,
         default,
+        integer_type: None,
     })
 }

@@ -241,18 +241,22 @@ fn response_headers_tokens(names: &[String]) -> TokenStream {
 
 /// How the adapter decodes a parameter: integers with their bounds, anything else parsed as a type.
 enum ParameterKind {
-    Integer { min: Option<i64>, max: Option<i64> },
+    Integer { min: Option<i64>, max: Option<i64>, ty: TokenStream },
     Parsed { ty: TokenStream, expected: String },
 }
 
 impl ParameterKind {
-    fn of(shape: &ParameterShape) -> Self {
+    fn of(shape: &ParameterShape, integer_type: Option<&str>) -> Self {
         let parsed = |ty: TokenStream, expected: &str| ParameterKind::Parsed {
             ty,
             expected: expected.to_owned(),
         };
         match shape {
-            ParameterShape::Integer { min, max } => ParameterKind::Integer { min: *min, max: *max },
+            ParameterShape::Integer { min, max } => ParameterKind::Integer {
+                min: *min,
+                max: *max,
+                ty: integer_type.and_then(|ty| ty.parse().ok()).unwrap_or_else(|| quote!(i64)),
+            },
             ParameterShape::Boolean => parsed(quote!(bool), "`true` or `false`"),
             ParameterShape::Uuid => parsed(quote!(uuid::Uuid), "a UUID"),
             ParameterShape::Named { name, expected } => {
@@ -265,8 +269,7 @@ impl ParameterKind {
 
     fn ty(&self) -> TokenStream {
         match self {
-            ParameterKind::Integer { .. } => quote!(i64),
-            ParameterKind::Parsed { ty, .. } => ty.clone(),
+            ParameterKind::Integer { ty, .. } | ParameterKind::Parsed { ty, .. } => ty.clone(),
         }
     }
 }
@@ -277,7 +280,7 @@ impl Parameter {
     }
 
     fn kind(&self) -> ParameterKind {
-        ParameterKind::of(&self.shape)
+        ParameterKind::of(&self.shape, self.integer_type.as_deref())
     }
 
     fn field_tokens(&self) -> TokenStream {
@@ -299,16 +302,16 @@ impl Parameter {
         let name = &self.name;
         let kind = self.kind();
         let value = match (&kind, self.location) {
-            (ParameterKind::Integer { min, max }, Location::Query) => {
+            (ParameterKind::Integer { min, max, ty }, Location::Query) => {
                 let min = option_tokens(*min);
                 let max = option_tokens(*max);
-                quote!(call.query_integer(#name, #min, #max)?)
+                quote!(call.query_integer::<#ty>(#name, #min, #max)?)
             }
             (ParameterKind::Parsed { ty, expected }, Location::Query) => {
                 quote!(call.query::<#ty>(#name, #expected)?)
             }
-            (ParameterKind::Integer { .. }, Location::Path) => {
-                quote!(call.path::<i64>(#name, "an integer")?)
+            (ParameterKind::Integer { ty, .. }, Location::Path) => {
+                quote!(call.path::<#ty>(#name, "an integer")?)
             }
             (ParameterKind::Parsed { ty, expected }, Location::Path) => {
                 quote!(call.path::<#ty>(#name, #expected)?)
@@ -316,11 +319,11 @@ impl Parameter {
         };
         let value = match (self.location, &self.default, &kind) {
             (Location::Path, _, _) => value,
-            (Location::Query, Some(default), ParameterKind::Integer { .. }) => {
-                let default = default.as_i64().unwrap_or_default();
-                quote!(#value.unwrap_or(#default))
-            }
-            (Location::Query, Some(default), ParameterKind::Parsed { ty, .. }) => {
+            (
+                Location::Query,
+                Some(default),
+                ParameterKind::Integer { ty, .. } | ParameterKind::Parsed { ty, .. },
+            ) => {
                 let default =
                     default.as_str().map(str::to_owned).unwrap_or_else(|| default.to_string());
                 quote!(#value.unwrap_or_else(|| #default.parse::<#ty>().expect("the spec's default is valid")))
@@ -509,7 +512,7 @@ impl Operation {
 
 /// The field for a parameter: its snake-case name, with `_` after a Rust keyword (`type` is
 /// `type_`), as typify names struct fields, so the server input and the client builder agree.
-fn field_ident(name: &str) -> Ident {
+pub(super) fn field_ident(name: &str) -> Ident {
     let snake = name.to_snake_case();
     match syn::parse_str::<Ident>(&snake) {
         Ok(_) => format_ident!("{}", snake),

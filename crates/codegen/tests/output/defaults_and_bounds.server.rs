@@ -22,9 +22,9 @@ pub use streamspec_types::defaults_and_bounds as types;
 #[derive(Debug, Clone)]
 pub struct ListThingsInput {
     /// Page size. Default: `25`, applied by the adapter.
-    pub limit: i64,
+    pub limit: ::std::num::NonZeroU64,
     /// Where the page starts. Default: `0`, applied by the adapter.
-    pub offset: i64,
+    pub offset: i32,
     /// The sort order. Default: `"desc"`, applied by the adapter.
     pub order: types::Order,
     /// A code.
@@ -86,8 +86,14 @@ async fn handle_list_things<T: DefaultsApi + ?Sized>(
 ) -> Response {
     let decoded = async {
         let call = Call::new(request).await?;
-        let limit = call.query_integer("limit", Some(1i64), Some(100i64))?.unwrap_or(25i64);
-        let offset = call.query_integer("offset", Some(0i64), Some(2147483647i64))?.unwrap_or(0i64);
+        let limit = call
+            .query_integer::<::std::num::NonZeroU64>("limit", Some(1i64), Some(100i64))?
+            .unwrap_or_else(|| {
+                "25".parse::<::std::num::NonZeroU64>().expect("the spec's default is valid")
+            });
+        let offset = call
+            .query_integer::<i32>("offset", Some(0i64), Some(2147483647i64))?
+            .unwrap_or_else(|| "0".parse::<i32>().expect("the spec's default is valid"));
         let order =
             call.query::<types::Order>("order", "one of `asc`, `desc`")?.unwrap_or_else(|| {
                 "desc".parse::<types::Order>().expect("the spec's default is valid")

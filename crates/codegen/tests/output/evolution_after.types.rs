@@ -77,11 +77,10 @@ pub mod builder {
     impl NewThing {
         pub fn description<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<::std::string::String>,
         {
             self.description = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for description: {e}"));
             self
         }
@@ -130,11 +129,10 @@ pub mod builder {
     impl Thing {
         pub fn description<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<::std::string::String>,
         {
             self.description = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for description: {e}"));
             self
         }
@@ -160,11 +158,10 @@ pub mod builder {
         }
         pub fn size<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<i64>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<i64>,
         {
             self.size = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for size: {e}"));
             self
         }

@@ -119,11 +119,10 @@ pub mod builder {
         }
         pub fn size<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<i64>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<i64>,
         {
             self.size = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for size: {e}"));
             self
         }

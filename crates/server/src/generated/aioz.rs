@@ -96,9 +96,9 @@ pub struct ListLiveStreamKeysInput {
     /// Who is calling.
     pub credentials: Credentials,
     /// The maximum number of records to return. Default: `25`, applied by the adapter.
-    pub limit: i64,
+    pub limit: ::std::num::NonZeroU32,
     /// The number of records to skip before starting to return results. Default: `0`, applied by the adapter.
-    pub offset: i64,
+    pub offset: i32,
     /// The field to sort by. Default: `"created_at"`, applied by the adapter.
     pub sort_by: types::LiveStreamKeySortBy,
     /// The sort order. Default: `"desc"`, applied by the adapter.
@@ -706,8 +706,14 @@ async fn handle_list_live_stream_keys<T: LiveStreamsApi + ?Sized>(
         let call = Call::new(request).await?;
         let credentials = Credentials::from_headers(call.headers())?;
         shared.api.authenticate("list_live_stream_keys", &credentials).await?;
-        let limit = call.query_integer("limit", Some(1i64), Some(100i64))?.unwrap_or(25i64);
-        let offset = call.query_integer("offset", Some(0i64), Some(2147483647i64))?.unwrap_or(0i64);
+        let limit = call
+            .query_integer::<::std::num::NonZeroU32>("limit", Some(1i64), Some(100i64))?
+            .unwrap_or_else(|| {
+                "25".parse::<::std::num::NonZeroU32>().expect("the spec's default is valid")
+            });
+        let offset = call
+            .query_integer::<i32>("offset", Some(0i64), Some(2147483647i64))?
+            .unwrap_or_else(|| "0".parse::<i32>().expect("the spec's default is valid"));
         let sort_by = call
             .query::<types::LiveStreamKeySortBy>(
                 "sort_by",

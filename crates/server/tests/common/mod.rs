@@ -164,8 +164,8 @@ impl LiveStreamsApi for Aioz {
             .collect();
         let page = matching
             .iter()
-            .skip(input.offset as usize)
-            .take(input.limit as usize)
+            .skip(usize::try_from(input.offset).unwrap_or(0))
+            .take(input.limit.get() as usize)
             .cloned()
             .collect();
         let mut list = aioz_types::LiveStreamKeyList::new();

@@ -558,11 +558,10 @@ pub mod builder {
         }
         pub fn type_<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<super::LiveStreamType>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<super::LiveStreamType>,
         {
             self.type_ = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for type_: {e}"));
             self
         }
@@ -599,21 +598,19 @@ pub mod builder {
     impl DeleteLiveStreamKeyResponse {
         pub fn message<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<::std::string::String>,
         {
             self.message = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for message: {e}"));
             self
         }
         pub fn status<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<::std::string::String>,
         {
             self.status = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for status: {e}"));
             self
         }
@@ -668,51 +665,46 @@ pub mod builder {
     impl ErrorResponse {
         pub fn detail<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<::std::string::String>,
         {
             self.detail = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for detail: {e}"));
             self
         }
         pub fn message<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<::std::string::String>,
         {
             self.message = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for message: {e}"));
             self
         }
         pub fn status<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<::std::string::String>,
         {
             self.status = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for status: {e}"));
             self
         }
         pub fn title<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<::std::string::String>,
         {
             self.title = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for title: {e}"));
             self
         }
         pub fn type_<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<::std::string::String>,
         {
             self.type_ = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for type_: {e}"));
             self
         }
@@ -798,11 +790,10 @@ pub mod builder {
     impl LiveStreamKey {
         pub fn created_at<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<::std::string::String>,
         {
             self.created_at = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for created_at: {e}"));
             self
         }
@@ -818,83 +809,73 @@ pub mod builder {
         }
         pub fn name<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<::std::string::String>,
         {
             self.name = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for name: {e}"));
             self
         }
         pub fn rtmp_url<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<::std::string::String>,
         {
             self.rtmp_url = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for rtmp_url: {e}"));
             self
         }
         pub fn save<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<bool>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<bool>,
         {
             self.save = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for save: {e}"));
             self
         }
         pub fn stream_key<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<::std::string::String>,
         {
             self.stream_key = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for stream_key: {e}"));
             self
         }
         pub fn title<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<::std::string::String>,
         {
             self.title = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for title: {e}"));
             self
         }
         pub fn type_<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<
-                    ::std::option::Option<crate::Open<crate::aioz::LiveStreamType>>,
-                >,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<crate::Open<crate::aioz::LiveStreamType>>,
         {
             self.type_ = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for type_: {e}"));
             self
         }
         pub fn updated_at<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<::std::string::String>,
         {
             self.updated_at = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for updated_at: {e}"));
             self
         }
         pub fn user_id<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<::std::string::String>,
         {
             self.user_id = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for user_id: {e}"));
             self
         }
@@ -950,23 +931,19 @@ pub mod builder {
     impl LiveStreamKeyList {
         pub fn live_stream_keys<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<
-                    ::std::option::Option<::std::vec::Vec<super::LiveStreamKey>>,
-                >,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<::std::vec::Vec<super::LiveStreamKey>>,
         {
             self.live_stream_keys = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for live_stream_keys: {e}"));
             self
         }
         pub fn total<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<i64>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<i64>,
         {
             self.total = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for total: {e}"));
             self
         }
@@ -1003,21 +980,19 @@ pub mod builder {
     impl LiveStreamKeyListResponse {
         pub fn data<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<super::LiveStreamKeyList>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<super::LiveStreamKeyList>,
         {
             self.data = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for data: {e}"));
             self
         }
         pub fn status<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<::std::string::String>,
         {
             self.status = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for status: {e}"));
             self
         }
@@ -1064,11 +1039,10 @@ pub mod builder {
         }
         pub fn status<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<::std::string::String>,
         {
             self.status = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for status: {e}"));
             self
         }
@@ -1102,21 +1076,19 @@ pub mod builder {
     impl UpdateLiveStreamKeyRequest {
         pub fn name<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<::std::string::String>,
         {
             self.name = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for name: {e}"));
             self
         }
         pub fn save<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<bool>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<bool>,
         {
             self.save = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for save: {e}"));
             self
         }
@@ -1159,6 +1131,15 @@ pub mod error {
         fn from(value: String) -> Self {
             Self(value.into())
         }
+    }
+}
+impl crate::IntoOptional<LiveStreamType> for &str {
+    fn into_optional(
+        self,
+    ) -> ::std::result::Result<::std::option::Option<LiveStreamType>, ::std::string::String> {
+        self.parse()
+            .map(::std::option::Option::Some)
+            .map_err(|e| ::std::string::ToString::to_string(&e))
     }
 }
 /// `ReportedLiveStreamType` of the spec: a [`LiveStreamType`], or a value it does not know (see [`crate::Open`]).

@@ -893,10 +893,9 @@ pub mod builder {
         }
         pub fn replaced_session_id<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<::uuid::Uuid>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<::uuid::Uuid>,
         {
-            self.replaced_session_id = value.try_into().map_err(|e| {
+            self.replaced_session_id = value.into_optional().map_err(|e| {
                 format!("error converting supplied value for replaced_session_id: {e}")
             });
             self
@@ -1020,11 +1019,10 @@ pub mod builder {
     impl PublishRequest {
         pub fn client_address<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<::std::string::String>,
         {
             self.client_address = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for client_address: {e}"));
             self
         }

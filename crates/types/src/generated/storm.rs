@@ -2212,11 +2212,10 @@ pub mod builder {
         }
         pub fn message<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<::std::string::String>,
         {
             self.message = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for message: {e}"));
             self
         }
@@ -2305,33 +2304,28 @@ pub mod builder {
     impl ApplicationSettings {
         pub fn ingest_settings<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<super::IngestSettingsSection>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<super::IngestSettingsSection>,
         {
             self.ingest_settings = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for ingest_settings: {e}"));
             self
         }
         pub fn name<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<::std::string::String>,
         {
             self.name = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for name: {e}"));
             self
         }
         pub fn type_<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<
-                    ::std::option::Option<crate::Open<crate::storm::ApplicationTypeName>>,
-                >,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<crate::Open<crate::storm::ApplicationTypeName>>,
         {
             self.type_ = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for type_: {e}"));
             self
         }
@@ -2388,11 +2382,10 @@ pub mod builder {
         }
         pub fn message<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<::std::string::String>,
         {
             self.message = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for message: {e}"));
             self
         }
@@ -2449,11 +2442,10 @@ pub mod builder {
         }
         pub fn locked_by<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<super::LockedBy>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<super::LockedBy>,
         {
             self.locked_by = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for locked_by: {e}"));
             self
         }
@@ -2554,11 +2546,10 @@ pub mod builder {
     impl AuthUserSummary {
         pub fn expire<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<i64>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<i64>,
         {
             self.expire = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for expire: {e}"));
             self
         }
@@ -2574,11 +2565,10 @@ pub mod builder {
         }
         pub fn username<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<::std::string::String>,
         {
             self.username = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for username: {e}"));
             self
         }
@@ -2612,11 +2602,10 @@ pub mod builder {
     impl AuthUserToken {
         pub fn expire<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<i64>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<i64>,
         {
             self.expire = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for expire: {e}"));
             self
         }
@@ -2674,11 +2663,10 @@ pub mod builder {
         }
         pub fn locked_by<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<super::LockedBy>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<super::LockedBy>,
         {
             self.locked_by = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for locked_by: {e}"));
             self
         }
@@ -2739,21 +2727,19 @@ pub mod builder {
         }
         pub fn locked_by<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<super::LockedBy>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<super::LockedBy>,
         {
             self.locked_by = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for locked_by: {e}"));
             self
         }
         pub fn value<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<bool>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<bool>,
         {
             self.value = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for value: {e}"));
             self
         }
@@ -2934,21 +2920,19 @@ pub mod builder {
     impl CreateStreamRequestDataAttributes {
         pub fn allow_publishing<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<bool>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<bool>,
         {
             self.allow_publishing = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for allow_publishing: {e}"));
             self
         }
         pub fn record_stream<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<bool>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<bool>,
         {
             self.record_stream = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for record_stream: {e}"));
             self
         }
@@ -3055,21 +3039,19 @@ pub mod builder {
         }
         pub fn protocol<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<super::PullProtocol>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<super::PullProtocol>,
         {
             self.protocol = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for protocol: {e}"));
             self
         }
         pub fn url<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<super::SourceUrl>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<super::SourceUrl>,
         {
             self.url = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for url: {e}"));
             self
         }
@@ -3250,11 +3232,10 @@ pub mod builder {
         }
         pub fn auth_users<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<super::AuthUsersSetting>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<super::AuthUsersSetting>,
         {
             self.auth_users = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for auth_users: {e}"));
             self
         }
@@ -3280,21 +3261,19 @@ pub mod builder {
         }
         pub fn file_url<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<super::StringSetting>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<super::StringSetting>,
         {
             self.file_url = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for file_url: {e}"));
             self
         }
         pub fn request_url<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<super::StringSetting>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<super::StringSetting>,
         {
             self.request_url = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for request_url: {e}"));
             self
         }
@@ -3367,41 +3346,37 @@ pub mod builder {
     impl IngestSettingsAttributes {
         pub fn allow_stream_ingest<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<bool>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<bool>,
         {
-            self.allow_stream_ingest = value.try_into().map_err(|e| {
+            self.allow_stream_ingest = value.into_optional().map_err(|e| {
                 format!("error converting supplied value for allow_stream_ingest: {e}")
             });
             self
         }
         pub fn allow_stream_overwrite<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<bool>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<bool>,
         {
-            self.allow_stream_overwrite = value.try_into().map_err(|e| {
+            self.allow_stream_overwrite = value.into_optional().map_err(|e| {
                 format!("error converting supplied value for allow_stream_overwrite: {e}")
             });
             self
         }
         pub fn api_key<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<crate::Secret>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<crate::Secret>,
         {
             self.api_key = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for api_key: {e}"));
             self
         }
         pub fn auth_type<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<super::AuthType>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<super::AuthType>,
         {
             self.auth_type = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for auth_type: {e}"));
             self
         }
@@ -3417,41 +3392,37 @@ pub mod builder {
         }
         pub fn authorization_enabled<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<bool>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<bool>,
         {
-            self.authorization_enabled = value.try_into().map_err(|e| {
+            self.authorization_enabled = value.into_optional().map_err(|e| {
                 format!("error converting supplied value for authorization_enabled: {e}")
             });
             self
         }
         pub fn auto_stream_publish<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<bool>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<bool>,
         {
-            self.auto_stream_publish = value.try_into().map_err(|e| {
+            self.auto_stream_publish = value.into_optional().map_err(|e| {
                 format!("error converting supplied value for auto_stream_publish: {e}")
             });
             self
         }
         pub fn file_url<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<super::FilePath>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<super::FilePath>,
         {
             self.file_url = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for file_url: {e}"));
             self
         }
         pub fn request_url<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<super::RequestUrl>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<super::RequestUrl>,
         {
             self.request_url = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for request_url: {e}"));
             self
         }
@@ -3520,11 +3491,10 @@ pub mod builder {
         }
         pub fn message<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<::std::string::String>,
         {
             self.message = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for message: {e}"));
             self
         }
@@ -3633,11 +3603,10 @@ pub mod builder {
         }
         pub fn message<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<::std::string::String>,
         {
             self.message = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for message: {e}"));
             self
         }
@@ -3778,11 +3747,10 @@ pub mod builder {
         }
         pub fn message<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<::std::string::String>,
         {
             self.message = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for message: {e}"));
             self
         }
@@ -3935,21 +3903,19 @@ pub mod builder {
         }
         pub fn protocol<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<super::PullProtocol>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<super::PullProtocol>,
         {
             self.protocol = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for protocol: {e}"));
             self
         }
         pub fn url<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<super::SourceUrl>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<super::SourceUrl>,
         {
             self.url = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for url: {e}"));
             self
         }
@@ -4014,21 +3980,19 @@ pub mod builder {
         }
         pub fn protocol<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<super::PullProtocol>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<super::PullProtocol>,
         {
             self.protocol = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for protocol: {e}"));
             self
         }
         pub fn url<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<super::SourceUrl>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<super::SourceUrl>,
         {
             self.url = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for url: {e}"));
             self
         }
@@ -4112,21 +4076,19 @@ pub mod builder {
     impl Stream {
         pub fn allow_publishing<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<bool>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<bool>,
         {
             self.allow_publishing = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for allow_publishing: {e}"));
             self
         }
         pub fn record_stream<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<bool>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<bool>,
         {
             self.record_stream = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for record_stream: {e}"));
             self
         }
@@ -4215,11 +4177,10 @@ pub mod builder {
         }
         pub fn message<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<::std::string::String>,
         {
             self.message = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for message: {e}"));
             self
         }
@@ -4347,21 +4308,19 @@ pub mod builder {
         }
         pub fn locked_by<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<super::LockedBy>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<super::LockedBy>,
         {
             self.locked_by = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for locked_by: {e}"));
             self
         }
         pub fn value<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<::std::string::String>,
         {
             self.value = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for value: {e}"));
             self
         }
@@ -4426,21 +4385,19 @@ pub mod builder {
         }
         pub fn protocol<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<super::PullProtocol>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<super::PullProtocol>,
         {
             self.protocol = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for protocol: {e}"));
             self
         }
         pub fn url<T>(mut self, value: T) -> Self
         where
-            T: ::std::convert::TryInto<::std::option::Option<super::SourceUrl>>,
-            T::Error: ::std::fmt::Display,
+            T: crate::IntoOptional<super::SourceUrl>,
         {
             self.url = value
-                .try_into()
+                .into_optional()
                 .map_err(|e| format!("error converting supplied value for url: {e}"));
             self
         }
@@ -4599,6 +4556,60 @@ pub mod error {
         fn from(value: String) -> Self {
             Self(value.into())
         }
+    }
+}
+impl crate::IntoOptional<AuthType> for &str {
+    fn into_optional(
+        self,
+    ) -> ::std::result::Result<::std::option::Option<AuthType>, ::std::string::String> {
+        self.parse()
+            .map(::std::option::Option::Some)
+            .map_err(|e| ::std::string::ToString::to_string(&e))
+    }
+}
+impl crate::IntoOptional<FilePath> for &str {
+    fn into_optional(
+        self,
+    ) -> ::std::result::Result<::std::option::Option<FilePath>, ::std::string::String> {
+        self.parse()
+            .map(::std::option::Option::Some)
+            .map_err(|e| ::std::string::ToString::to_string(&e))
+    }
+}
+impl crate::IntoOptional<LockedBy> for &str {
+    fn into_optional(
+        self,
+    ) -> ::std::result::Result<::std::option::Option<LockedBy>, ::std::string::String> {
+        self.parse()
+            .map(::std::option::Option::Some)
+            .map_err(|e| ::std::string::ToString::to_string(&e))
+    }
+}
+impl crate::IntoOptional<PullProtocol> for &str {
+    fn into_optional(
+        self,
+    ) -> ::std::result::Result<::std::option::Option<PullProtocol>, ::std::string::String> {
+        self.parse()
+            .map(::std::option::Option::Some)
+            .map_err(|e| ::std::string::ToString::to_string(&e))
+    }
+}
+impl crate::IntoOptional<RequestUrl> for &str {
+    fn into_optional(
+        self,
+    ) -> ::std::result::Result<::std::option::Option<RequestUrl>, ::std::string::String> {
+        self.parse()
+            .map(::std::option::Option::Some)
+            .map_err(|e| ::std::string::ToString::to_string(&e))
+    }
+}
+impl crate::IntoOptional<SourceUrl> for &str {
+    fn into_optional(
+        self,
+    ) -> ::std::result::Result<::std::option::Option<SourceUrl>, ::std::string::String> {
+        self.parse()
+            .map(::std::option::Option::Some)
+            .map_err(|e| ::std::string::ToString::to_string(&e))
     }
 }
 /// `ReportedApplicationType` of the spec: a [`ApplicationTypeName`], or a value it does not know (see [`crate::Open`]).

@@ -30,6 +30,9 @@
 //! thing.size = Some(3);
 //! ```
 
+/// What the builders' setters of optional fields take, as in `streamspec-types`.
+pub use streamspec_types::IntoOptional;
+
 /// The spec before the field is added.
 #[path = "../../output/evolution_before.types.rs"]
 pub mod before;
