@@ -351,7 +351,7 @@ fn progenitor_output(
         .with_inner_type(syn_tokens(&format!("crate::{module}::ClientState"))?)
         .with_hooks(HooksMode::Expected);
     // Secrets are one hand-written type whose `Debug` prints no secret (see spec/README.md).
-    for name in ["Secret", "AccessToken"] {
+    for name in ["Secret", "AccessToken", "IssuedSecret"] {
         if spec.components.as_ref().is_some_and(|c| c.schemas.contains_key(name)) {
             settings.with_replacement(
                 name,

@@ -287,5 +287,8 @@ pub fn credentials(config: &Config, store: &dyn Storage) -> Result<crate::Creden
                 .to_owned(),
         );
     }
-    Ok(crate::Credentials { aioz_accounts, storm_users, storm_api_key, set_aside })
+    // New at every start: it guards the control operations of a listener off loopback, and printing
+    // it at start is how its holder learns it.
+    let control_token = uuid::Uuid::new_v4().simple().to_string();
+    Ok(crate::Credentials { aioz_accounts, storm_users, storm_api_key, control_token, set_aside })
 }

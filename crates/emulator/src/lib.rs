@@ -11,11 +11,13 @@ pub mod store;
 mod aioz;
 mod client_io;
 mod connections;
+mod control;
 mod publish;
 mod storm;
 mod threads;
 
 pub use connections::raise_open_files_limit;
+pub use control::CONTROL_TOKEN_HEADER;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -38,8 +40,8 @@ pub use config::Config;
 #[doc = include_str!("../../../README.md")]
 struct ReadmeSamples;
 
-/// The credentials the emulator accepts, as printed on start.
-#[derive(Debug, Clone)]
+/// The credentials the emulator accepts, as printed on start. `Debug` shows no secret.
+#[derive(Clone)]
 pub struct Credentials {
     /// AIOZ accounts: `(user_id, public_key, secret_key, bearer token)`.
     pub aioz_accounts: Vec<config::AiozAccount>,
@@ -47,9 +49,24 @@ pub struct Credentials {
     pub storm_users: Vec<config::StormUser>,
     /// Storm's static API key (`X-Api-Key`).
     pub storm_api_key: String,
+    /// What a control operation (`get_health`, `get_credentials`) needs in `X-Emulator-Token` when a
+    /// listener is not on a loopback address; new at every start.
+    pub control_token: String,
     /// Generated credentials stored in the database that the configuration puts aside, each said in
     /// a sentence: they stop working while the configuration names others.
     pub set_aside: Vec<String>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("aioz_accounts", &self.aioz_accounts)
+            .field("storm_users", &self.storm_users)
+            .field("storm_api_key", &"***")
+            .field("control_token", &"***")
+            .field("set_aside", &self.set_aside)
+            .finish()
+    }
 }
 
 /// A configured emulator, ready to serve.
@@ -57,6 +74,7 @@ pub struct Credentials {
 pub struct Emulator {
     router: axum::Router,
     credentials: Credentials,
+    control: Arc<control::Control>,
     limits: connections::ConnectionLimits,
 }
 
@@ -91,7 +109,13 @@ impl Emulator {
         let aioz = Arc::new(aioz::Aioz::new(store.clone(), &credentials, config));
         let storm =
             Arc::new(storm::Storm::new(store.clone(), authorizer.clone(), &credentials, config)?);
-        let publishing = Arc::new(publish::Publishing::new(store.clone(), authorizer));
+        let control = Arc::new(control::Control::new(credentials.clone()));
+        let publishing = Arc::new(publish::Publishing::new(
+            store.clone(),
+            authorizer,
+            control.clone(),
+            config.listen,
+        ));
         let emulator_routes =
             streamspec_server::adapter::with_envelope::<streamspec_server::emulator::Envelope>(
                 streamspec_server::emulator::routes(publishing, RouterOptions::default()),
@@ -133,6 +157,7 @@ impl Emulator {
             );
         }
         let front = Arc::new(Front {
+            control: control.clone(),
             login_limit: MinuteWindows::default(),
             login_attempts_per_minute: config.login_attempts_per_minute,
             publish_limit: MinuteWindows::default(),
@@ -150,12 +175,21 @@ impl Emulator {
             // Every request in flight has at most the request time limit left.
             shutdown_grace: Duration::from_secs(config.request_timeout_secs),
         };
-        Ok(Self { router, credentials, limits })
+        Ok(Self { router, credentials, control, limits })
     }
 
     /// The credentials to use.
     pub fn credentials(&self) -> &Credentials {
         &self.credentials
+    }
+
+    /// The credentials as `get_credentials` answers them, with base URLs on `address`: for
+    /// `--credentials-file` and `--print-credentials json`.
+    pub fn credentials_document(
+        &self,
+        address: std::net::SocketAddr,
+    ) -> streamspec_server::emulator::types::EmulatorCredentials {
+        self.control.credentials(address)
     }
 
     /// Serves on the caller's runtime until `shutdown` completes, then finishes the requests in
@@ -165,6 +199,7 @@ impl Emulator {
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        self.control.bound(listener.local_addr()?);
         let admission = connections::Admission::new(self.limits.max_connections);
         let incoming = connections::Direct { listener, admission };
         connections::serve(incoming, self.router, self.limits, shutdown).await;
@@ -182,6 +217,7 @@ impl Emulator {
         threads: std::num::NonZeroUsize,
         shutdown: impl Future<Output = ()>,
     ) -> std::io::Result<()> {
+        self.control.bound(listener.local_addr()?);
         threads::serve(self.router, listener, threads, self.limits, shutdown).await
     }
 }
@@ -190,6 +226,8 @@ impl Emulator {
 /// a boxed service and a boxed future per request; five of them cost a quarter of write throughput).
 #[derive(Debug)]
 struct Front {
+    /// Who may call the control operations.
+    control: Arc<control::Control>,
     login_limit: MinuteWindows<IpAddr>,
     login_attempts_per_minute: u32,
     /// Publish attempts per minute per client address, so no one address can flood the engine.
@@ -243,6 +281,19 @@ impl Front {
     /// a publish attempt past its `publish_attempts_per_minute` (429). A 429 says in `Retry-After`
     /// when the address's minute ends.
     fn refusal(&self, request: &Request) -> Option<Response> {
+        let path = request.uri().path();
+        if control::is_control_path(path) {
+            let token =
+                request.headers().get(CONTROL_TOKEN_HEADER).and_then(|value| value.to_str().ok());
+            if !self.control.admits(token) {
+                let message = format!(
+                    "this listener is not a loopback address: send the control token the emulator printed at start in `{CONTROL_TOKEN_HEADER}`"
+                );
+                return Some(
+                    Api::Emulator.error_response(axum::http::StatusCode::UNAUTHORIZED, &message),
+                );
+            }
+        }
         let size: usize =
             request.headers().iter().map(|(name, value)| name.as_str().len() + value.len()).sum();
         if size > MAX_HEADER_BYTES {
@@ -360,6 +411,36 @@ fn too_many(api: Api, message: &str, reset: Duration) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    async fn status_of(emulator: &Emulator, path: &str, token: Option<&str>) -> u16 {
+        use tower::ServiceExt;
+        let mut request = axum::http::Request::get(path);
+        if let Some(token) = token {
+            request = request.header(CONTROL_TOKEN_HEADER, token);
+        }
+        let request = request.body(axum::body::Body::empty()).unwrap();
+        emulator.router.clone().oneshot(request).await.unwrap().status().as_u16()
+    }
+
+    /// On a loopback listener anyone calls the control operations; once a listener is on another
+    /// address, only a caller with the control token does. (Tests listen on loopback only, so the
+    /// other address is recorded, not bound.)
+    #[tokio::test]
+    async fn control_operations_need_the_token_off_loopback() {
+        let emulator =
+            Emulator::new(&Config { db: ":memory:".into(), ..Config::default() }).unwrap();
+        let token = emulator.credentials().control_token.clone();
+        emulator.control.bound("127.0.0.1:8080".parse().unwrap());
+        assert_eq!(status_of(&emulator, "/_emulator/health", None).await, 200);
+        assert_eq!(status_of(&emulator, "/_emulator/credentials", None).await, 200);
+
+        emulator.control.bound("192.0.2.1:8080".parse().unwrap());
+        for path in ["/_emulator/health", "/_emulator/credentials"] {
+            assert_eq!(status_of(&emulator, path, None).await, 401, "{path}");
+            assert_eq!(status_of(&emulator, path, Some("guess")).await, 401, "{path}");
+            assert_eq!(status_of(&emulator, path, Some(&token)).await, 200, "{path}");
+        }
+    }
 
     #[test]
     fn ended_windows_are_swept_out() {

@@ -35,6 +35,20 @@ struct Args {
     /// Also validate every response against the spec
     #[arg(long, env = "STREAMSPEC_DEBUG")]
     debug: bool,
+    /// At start, write the credentials as JSON to this file (what `GET /_emulator/credentials`
+    /// answers), readable by its owner only
+    #[arg(long, env = "STREAMSPEC_CREDENTIALS_FILE")]
+    credentials_file: Option<PathBuf>,
+    /// At start, print the credentials in this format on standard output, in place of the banner,
+    /// which goes to standard error
+    #[arg(long, value_enum)]
+    print_credentials: Option<CredentialsFormat>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum CredentialsFormat {
+    /// One line of JSON, as `GET /_emulator/credentials` answers.
+    Json,
 }
 
 // This runtime only accepts connections and waits for a signal: the requests run on threads of
@@ -77,7 +91,20 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
     let address = listener.local_addr()?;
-    print_banner(address, &config, emulator.credentials());
+    let document = serde_json::to_string(&emulator.credentials_document(address))?;
+    if let Some(path) = &args.credentials_file {
+        write_private(path, &document)
+            .with_context(|| format!("writing the credentials to {}", path.display()))?;
+    }
+    match args.print_credentials {
+        Some(CredentialsFormat::Json) => {
+            println!("{document}");
+            print_banner(&mut std::io::stderr().lock(), address, &config, emulator.credentials())?;
+        }
+        None => {
+            print_banner(&mut std::io::stdout().lock(), address, &config, emulator.credentials())?
+        }
+    }
     let threads = config
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN));
@@ -89,46 +116,81 @@ async fn main() -> anyhow::Result<()> {
 /// Where to send requests, and the development credentials to send (this is a local emulator: printing
 /// them is the point; they never appear in the request log).
 fn print_banner(
+    out: &mut dyn std::io::Write,
     address: SocketAddr,
     config: &Config,
     credentials: &streamspec_emulator::Credentials,
-) {
-    println!(
+) -> std::io::Result<()> {
+    writeln!(
+        out,
         "streamspec-emulator listening on http://{address} (database {})",
         config.db.display()
-    );
+    )?;
     for note in &credentials.set_aside {
-        println!("note: {note}");
+        writeln!(out, "note: {note}")?;
     }
     if config.debug {
-        println!(
+        writeln!(
+            out,
             "debug is on: every response is validated against the spec as well; one that breaks it is answered 500 and logged"
-        );
+        )?;
     }
-    println!();
-    println!("AIOZ Stream: base URL http://{address}/api");
+    writeln!(out)?;
+    writeln!(out, "AIOZ Stream: base URL http://{address}/api")?;
     for account in &credentials.aioz_accounts {
-        println!("  account {}", account.user_id);
-        println!("    Authorization: Bearer {}", account.token);
-        println!(
+        writeln!(out, "  account {}", account.user_id)?;
+        writeln!(out, "    Authorization: Bearer {}", account.token)?;
+        writeln!(
+            out,
             "    stream-public-key: {}  stream-secret-key: {}",
             account.public_key, account.secret_key
-        );
+        )?;
     }
-    println!();
-    println!("Storm Streaming Server: base URL http://{address}");
+    writeln!(out)?;
+    writeln!(out, "Storm Streaming Server: base URL http://{address}")?;
     for user in &credentials.storm_users {
-        println!(
+        writeln!(
+            out,
             "  POST /api/auth/login {{\"username\": \"{}\", \"password\": \"{}\"}}",
             user.username, user.password
-        );
+        )?;
     }
-    println!("  X-Api-Key: {}", credentials.storm_api_key);
-    println!(
+    writeln!(out, "  X-Api-Key: {}", credentials.storm_api_key)?;
+    writeln!(
+        out,
         "  at most {} login attempts a minute per client address (`login_attempts_per_minute`)",
         config.login_attempts_per_minute
-    );
-    println!();
+    )?;
+    writeln!(out)?;
+    writeln!(out, "Emulator control: http://{address}/_emulator/health, /_emulator/credentials")?;
+    if !address.ip().is_loopback() {
+        writeln!(
+            out,
+            "  not a loopback address: send {}: {}",
+            streamspec_emulator::CONTROL_TOKEN_HEADER,
+            credentials.control_token
+        )?;
+    }
+    writeln!(out)?;
+    Ok(())
+}
+
+/// Writes `text` to `path` through a file beside it, readable by its owner only, renamed into place:
+/// a reader never sees half of it.
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&partial)?;
+    file.write_all(text.as_bytes())?;
+    file.write_all(b"\n")?;
+    file.sync_all()?;
+    std::fs::rename(&partial, path)
 }
 
 /// Ctrl-C or SIGTERM; the server then finishes the requests in flight.

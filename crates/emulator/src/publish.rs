@@ -1,7 +1,7 @@
 //! The emulator's own operations (`spec/emulator.yaml`): publish attempts decided by
 //! `streamspec-ingest-auth` under an application's stored ingest settings, and their sessions.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use streamspec_ingest_auth::{
@@ -16,6 +16,7 @@ use streamspec_server::emulator::*;
 use streamspec_server::types::storm::StreamSource;
 use streamspec_server::{HandlerError, async_trait};
 
+use crate::control::Control;
 use crate::store::Storage;
 
 /// The managed streams, as `POST /api/streams/{appName}` stored them.
@@ -37,11 +38,20 @@ impl ManagedStreams for StoredStreams {
 pub struct Publishing {
     store: Arc<dyn Storage>,
     authorizer: Arc<Authorizer>,
+    /// The control operations' state, and the configured address for base URLs before a listener
+    /// is bound.
+    control: Arc<Control>,
+    configured: SocketAddr,
 }
 
 impl Publishing {
-    pub fn new(store: Arc<dyn Storage>, authorizer: Arc<Authorizer>) -> Self {
-        Self { store, authorizer }
+    pub fn new(
+        store: Arc<dyn Storage>,
+        authorizer: Arc<Authorizer>,
+        control: Arc<Control>,
+        configured: SocketAddr,
+    ) -> Self {
+        Self { store, authorizer, control, configured }
     }
 }
 
@@ -115,6 +125,18 @@ impl EmulatorApi for Publishing {
             }
         };
         Ok(PublishResponse::Ok(decision(verdict)))
+    }
+
+    async fn get_health(&self, _: GetHealthInput) -> Result<GetHealthResponse, HandlerError> {
+        Ok(GetHealthResponse::Ok(self.control.health()))
+    }
+
+    async fn get_credentials(
+        &self,
+        _: GetCredentialsInput,
+    ) -> Result<GetCredentialsResponse, HandlerError> {
+        let address = self.control.address().unwrap_or(self.configured);
+        Ok(GetCredentialsResponse::Ok(self.control.credentials(address)))
     }
 
     async fn end_session(

@@ -31,8 +31,8 @@ fn banner(db: &str, args: &[&str], config: Option<&str>) -> String {
         blank_lines += usize::from(line.is_empty());
         text.push_str(&line);
         text.push('\n');
-        // The banner is three blocks, each ended by a blank line.
-        if blank_lines == 3 {
+        // The banner is four blocks, each ended by a blank line.
+        if blank_lines == 4 {
             break;
         }
     }
@@ -79,4 +79,47 @@ token = "configured-token"
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{db}{suffix}"));
     }
+}
+
+/// `--print-credentials json` puts the credentials as one line of JSON on standard output, the
+/// banner on standard error, and `--credentials-file` writes the same document, so a script reads
+/// them without parsing the banner.
+#[test]
+fn credentials_as_json_on_stdout_and_in_a_file() {
+    let file =
+        std::env::temp_dir().join(format!("streamspec-credentials-{}.json", std::process::id()));
+    let _ = std::fs::remove_file(&file);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_streamspec-emulator"))
+        .args(["--listen", "127.0.0.1:0", "--db", ":memory:", "--print-credentials", "json"])
+        .arg("--credentials-file")
+        .arg(&file)
+        .env("STREAMSPEC_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    let mut banner = String::new();
+    BufReader::new(child.stderr.take().unwrap()).read_line(&mut banner).unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let printed: serde_json::Value = serde_json::from_str(&first).unwrap();
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(printed, written);
+    let base_url = printed["aioz"]["baseUrl"].as_str().unwrap();
+    assert!(base_url.starts_with("http://127.0.0.1:") && base_url.ends_with("/api"), "{printed}");
+    assert!(!base_url.contains(":0/"), "the bound port, not the requested 0: {base_url}");
+    assert!(printed["aioz"]["accounts"][0]["token"].as_str().unwrap().starts_with("dev-token-"));
+    assert_eq!(printed["storm"]["users"][0]["username"], "admin");
+    assert!(banner.starts_with("streamspec-emulator listening on"), "{banner}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "only its owner reads the credentials file");
+    }
+    std::fs::remove_file(&file).unwrap();
 }

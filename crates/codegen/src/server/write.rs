@@ -487,10 +487,16 @@ impl Operation {
             );
         let body_field = self.body.as_ref().map(|_| quote!(body,));
         let mutability = self.body.as_ref().map(|_| quote!(mut));
+        // An operation that reads nothing of the request still has it checked by `Call::new`.
+        let call = if self.secured || self.body.is_some() || !self.parameters.is_empty() {
+            quote!(call)
+        } else {
+            quote!(_call)
+        };
         quote! {
             async fn #handler<T: #trait_ident + ?Sized>(State(shared): State<Arc<Shared<T>>>, request: Request) -> Response {
                 let decoded = async {
-                    let #mutability call = Call::new(request).await?;
+                    let #mutability #call = Call::new(request).await?;
                     #credentials
                     #(#decode)*
                     #body

@@ -108,7 +108,7 @@ async fn handle_list_things<T: HeadersApi + ?Sized>(
     request: Request,
 ) -> Response {
     let decoded = async {
-        let call = Call::new(request).await?;
+        let _call = Call::new(request).await?;
         Ok::<_, Rejection>(ListThingsInput {})
     }
     .await;

@@ -188,7 +188,7 @@ async fn handle_health<T: SecurityApi + ?Sized>(
     request: Request,
 ) -> Response {
     let decoded = async {
-        let call = Call::new(request).await?;
+        let _call = Call::new(request).await?;
         Ok::<_, Rejection>(HealthInput {})
     }
     .await;
