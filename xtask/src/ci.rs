@@ -48,6 +48,7 @@ pub fn run() -> Result<bool> {
             .context("running cargo doc")?;
         check_status("cargo doc", status)
     })?;
+    step("tools the tests run (curl)", || ensure_package("curl", "curl"))?;
     step("cargo test", || cargo(&["test", "--workspace", "--locked"]))?;
     step("fuzz inputs replayed", || {
         // The fuzz crate is its own workspace; it shares `target/` so the project's crates build once.
@@ -67,6 +68,29 @@ pub fn run() -> Result<bool> {
     step("schemathesis against the emulator", || schemathesis(&root))?;
     println!("ci: all checks passed");
     Ok(true)
+}
+
+/// Makes `command` available: as it is, or from Debian's `package` when CI runs as root with
+/// `apt-get` (a fresh CI machine); otherwise fails naming the package to install.
+fn ensure_package(command: &str, package: &str) -> Result<()> {
+    let found = |command: &str| {
+        Command::new(command)
+            .arg("--version")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success())
+    };
+    if found(command) {
+        return Ok(());
+    }
+    let root =
+        Command::new("id").arg("-u").output().is_ok_and(|out| out.stdout.trim_ascii() == b"0");
+    if !root || !found("apt-get") {
+        bail!("`{command}` is not installed; on Debian or Ubuntu: `apt-get install {package}`");
+    }
+    run_command(Command::new("apt-get").arg("update"))?;
+    run_command(Command::new("apt-get").args(["install", "-y", "--no-install-recommends", package]))
 }
 
 fn step(name: &str, action: impl FnOnce() -> Result<()>) -> Result<()> {

@@ -1,6 +1,8 @@
 //! The emulator's own operations (`spec/emulator.yaml`): publish attempts decided under a Storm
-//! application's ingest settings, and ending their sessions. No credentials: the publisher's are part
-//! of the attempt.
+//! application's ingest settings, and ending their sessions (no credentials: the publisher's are part
+//! of the attempt); and the control operations of a test fixture: health, credentials, reset,
+//! injected faults, the request journal and the specs (the control token, when the emulator listens
+//! off loopback, from [`ClientBuilder::control_token`]).
 //!
 //! ```no_run
 //! use streamspec_client::emulator::Client;
@@ -27,8 +29,11 @@
 
 use progenitor_client::{ClientHooks, OperationInfo};
 
-use crate::BuildError;
+use reqwest::header::HeaderName;
+use streamspec_types::{EmptySecret, Secret};
+
 use crate::retry::{RetryPolicy, Timeouts, Transport, transport_setters};
+use crate::{BuildError, set_secret_header};
 
 #[path = "generated/emulator.rs"]
 mod generated;
@@ -38,17 +43,22 @@ pub use generated::*;
 /// Why a call of this API failed: [`crate::Error`] with this API's error envelope.
 pub type Error = crate::Error<types::ErrorResponse>;
 
-/// What every request of a [`Client`] carries: the retry policy.
+/// What every request of a [`Client`] carries: the retry policy, and the control token if set.
 #[derive(Debug, Clone)]
 pub struct ClientState {
     retry: RetryPolicy,
+    control_token: Option<Secret>,
 }
 
 impl Client {
     /// A client for the emulator at `baseurl` (e.g. `http://127.0.0.1:8080`; paths start with
     /// `/_emulator`).
     pub fn builder(baseurl: impl Into<String>) -> ClientBuilder {
-        ClientBuilder { baseurl: baseurl.into(), transport: Transport::default() }
+        ClientBuilder {
+            baseurl: baseurl.into(),
+            transport: Transport::default(),
+            control_token: None,
+        }
     }
 }
 
@@ -57,10 +67,18 @@ impl Client {
 pub struct ClientBuilder {
     baseurl: String,
     transport: Transport,
+    control_token: Option<Secret>,
 }
 
 impl ClientBuilder {
     transport_setters!();
+
+    /// Sends the control token the emulator printed at start (`X-Emulator-Token`) with every
+    /// request: the control operations need it when the emulator listens off loopback.
+    pub fn control_token(mut self, token: impl Into<String>) -> Result<Self, EmptySecret> {
+        self.control_token = Some(Secret::new(token)?);
+        Ok(self)
+    }
 
     /// The client.
     pub fn build(mut self) -> Result<Client, BuildError> {
@@ -68,12 +86,22 @@ impl ClientBuilder {
         Ok(Client::new_with_client(
             &self.baseurl,
             http,
-            ClientState { retry: self.transport.retry },
+            ClientState { retry: self.transport.retry, control_token: self.control_token },
         ))
     }
 }
 
 impl ClientHooks<ClientState> for Client {
+    async fn pre<E>(
+        &self,
+        request: &mut reqwest::Request,
+        _info: &OperationInfo,
+    ) -> Result<(), progenitor_client::Error<E>> {
+        let Some(token) = &self.inner.control_token else { return Ok(()) };
+        set_secret_header(request, HeaderName::from_static("x-emulator-token"), token.expose())
+            .map_err(|message| progenitor_client::Error::InvalidRequest(message.to_owned()))
+    }
+
     async fn exec(
         &self,
         request: reqwest::Request,

@@ -52,6 +52,9 @@ pub enum Error<E> {
     TooManyRequests(ErrorAnswer<E>),
     /// 500: the service failed.
     InternalServerError(ErrorAnswer<E>),
+    /// 503: the service cannot answer now; [`ErrorAnswer::retry_after`] says for how long. The client
+    /// has already retried as its [`crate::RetryPolicy`] allows.
+    ServiceUnavailable(ErrorAnswer<E>),
     /// An answer the spec does not document for this operation, success statuses included.
     UnexpectedResponse(UnexpectedResponse),
     /// A documented answer whose body is not what the spec describes.
@@ -251,7 +254,8 @@ impl<E> Error<E> {
             | Error::PayloadTooLarge(answer)
             | Error::UnsupportedMediaType(answer)
             | Error::TooManyRequests(answer)
-            | Error::InternalServerError(answer) => Some(answer),
+            | Error::InternalServerError(answer)
+            | Error::ServiceUnavailable(answer) => Some(answer),
             _ => None,
         }
     }
@@ -284,6 +288,7 @@ impl<E> Error<E> {
                     415 => Error::UnsupportedMediaType(answer),
                     429 => Error::TooManyRequests(answer),
                     500 => Error::InternalServerError(answer),
+                    503 => Error::ServiceUnavailable(answer),
                     // Every error status the specs document has its variant (a test walks them), so
                     // this is a status added to a spec before it is added here.
                     _ => Error::UnexpectedResponse(UnexpectedResponse {
@@ -437,7 +442,7 @@ mod tests {
                 }
             }
         }
-        assert!(checked.len() >= 9, "the specs document at least 9 error statuses: {checked:?}");
+        assert!(checked.len() >= 10, "the specs document at least 10 error statuses: {checked:?}");
     }
 
     #[test]

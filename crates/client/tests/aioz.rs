@@ -303,9 +303,8 @@ async fn retries_stop_after_the_policy_limit_and_when_the_wait_is_too_long() {
         server.respond_with_headers(503, &[], json!({"status": "error", "message": "busy"}));
     }
     let error = bearer(&server).get_live_stream_key().id(ID).send().await.unwrap_err();
-    // 503 is not a status the spec documents, so progenitor hands back the raw response.
     assert!(
-        matches!(error, Error::UnexpectedResponse(ref r) if r.status().as_u16() == 503),
+        matches!(error, Error::ServiceUnavailable(ref answer) if answer.message() == Some("busy")),
         "{error:?}"
     );
     assert_eq!(server.requests().len(), 4, "one attempt and three retries");

@@ -149,13 +149,20 @@ pub fn changes(old: &Value, new: &Value) -> Changes {
         changes.extend(comparison.changes);
         compatible.extend(comparison.compatible);
     }
+    // A rule of a schema that is new itself constrains nothing anyone sent before.
+    let old_schemas = old.pointer("/components/schemas").and_then(Value::as_object);
     for (schema, rule) in new_rules.difference(&old_rules) {
-        changes.push(Change {
+        let change = Change {
             audience: Audience::Clients,
             operation: schema.clone(),
             location: "rule".into(),
             what: format!("a new validation rule: {rule}"),
-        });
+        };
+        if old_schemas.is_some_and(|schemas| schemas.contains_key(schema)) {
+            changes.push(change);
+        } else {
+            compatible.push(change);
+        }
     }
     changes.sort();
     changes.dedup();
@@ -761,6 +768,12 @@ mod tests {
             changes[0].to_string(),
             "`A` rule: a new validation rule: `b` is required when `a` is set"
         );
+
+        // A new schema's rules constrain nothing anyone sent before.
+        let old = json!({"components": {"schemas": {}}});
+        let found = super::changes(&old, &new);
+        assert_eq!(found.breaking, []);
+        assert_eq!(found.compatible.len(), 1, "{:?}", found.compatible);
     }
 
     #[test]

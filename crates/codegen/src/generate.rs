@@ -155,6 +155,8 @@ pub fn registry_files(
     };
     let bundles: Vec<String> =
         apis.iter().map(|api| format!("../../schemas/{}.json", api.module)).collect();
+    let documents: Vec<String> =
+        apis.iter().map(|api| format!("../../schemas/{}.openapi.json", api.module)).collect();
     let conformance = quote! {
         use crate::Api;
 
@@ -162,6 +164,13 @@ pub fn registry_files(
         pub(crate) fn bundle(api: Api) -> &'static str {
             match api {
                 #(Api::#variants => include_str!(#bundles),)*
+            }
+        }
+
+        /// The spec of `api` as JSON, as `cargo xtask regenerate` wrote it.
+        pub(crate) fn openapi(api: Api) -> &'static str {
+            match api {
+                #(Api::#variants => include_str!(#documents),)*
             }
         }
     };
@@ -192,6 +201,8 @@ pub struct Generated {
     pub server: String,
     /// For `streamspec-conformance`: the JSON Schema bundle.
     pub schemas: String,
+    /// The spec itself as JSON, which the emulator serves (`get_spec`).
+    pub openapi: String,
     /// The served paths that belong to the API ([`crate::walk::path_prefixes`]), for the
     /// registry's files.
     pub path_prefixes: Vec<String>,
@@ -207,6 +218,7 @@ impl Generated {
             (client, "rs", self.client),
             (server, "rs", self.server),
             (schemas, "json", self.schemas),
+            (schemas, "openapi.json", self.openapi),
         ]
         .into_iter()
         .map(move |(folder, extension, content)| {
@@ -257,6 +269,7 @@ pub fn generate_api(api: &Api, spec_path: &Path, text: &str, root: &Path) -> Res
         client: header.render(&rust.client)?,
         server: header.render(&server)?,
         schemas: serde_json::to_string_pretty(&schemas)? + "\n",
+        openapi: serde_json::to_string_pretty(&doc.value)? + "\n",
         path_prefixes: crate::walk::path_prefixes(&doc.value),
     })
 }

@@ -26,6 +26,8 @@ pub enum ParameterShape {
     Boolean,
     /// An inline `format: uuid` string.
     Uuid,
+    /// An inline `format: date-time` string (RFC 3339).
+    DateTime,
     /// A string schema named by `$ref` (an enum, or a pattern), decoded as its generated type;
     /// `expected` is what the 400 says a value must be.
     Named { name: String, expected: String },
@@ -143,7 +145,7 @@ pub fn parameter_shape(
     };
     let refused = || {
         format!(
-            "parameter `{name}`: its schema is not supported by the server generator (an integer, a boolean, a string, a `format: uuid` string, or a `$ref` to a string schema)"
+            "parameter `{name}`: its schema is not supported by the server generator (an integer, a boolean, a string, a `format: uuid` or `format: date-time` string, or a `$ref` to a string schema)"
         )
     };
     let SchemaKind::Type(kind) = &resolved.schema_kind else { return Err(refused()) };
@@ -176,6 +178,12 @@ pub fn parameter_shape(
                 (true, None) => "valid".to_owned(),
             };
             ParameterShape::Named { name, expected }
+        }
+        (Type::String(string), None)
+            if string.format
+                == VariantOrUnknownOrEmpty::Item(openapiv3::StringFormat::DateTime) =>
+        {
+            ParameterShape::DateTime
         }
         (Type::String(string), None) if string.format == VariantOrUnknownOrEmpty::Empty => {
             ParameterShape::Text

@@ -44,6 +44,18 @@ pub use streamspec_server::Api;
 #[path = "generated/bundles.rs"]
 mod bundles;
 
+/// The spec of `api`, the OpenAPI 3.0 document its schemas come from, as JSON text.
+///
+/// ```
+/// let spec: serde_json::Value =
+///     serde_json::from_str(streamspec_conformance::openapi(streamspec_conformance::Api::Aioz))?;
+/// assert_eq!(spec["openapi"], "3.0.3");
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+pub fn openapi(api: Api) -> &'static str {
+    bundles::openapi(api)
+}
+
 /// One way a payload breaks its schema.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {

@@ -142,10 +142,10 @@ fn list_prints_every_schema_and_operation() {
     let text = stdout(&output);
     assert!(text.contains("aioz schema LiveStreamKey\n"));
     assert!(text.contains("storm schema IngestSettingsAttributes.response\n"));
-    assert!(text.contains("storm operation update_ingest_settings PATCH /api/applications/{appName}/settings/ingest request responses 200,400,401,404,409,413,415,429,500\n"), "{text}");
+    assert!(text.contains("storm operation update_ingest_settings PATCH /api/applications/{appName}/settings/ingest request responses 200,400,401,404,409,413,415,429,500,503\n"), "{text}");
     assert!(
         text.contains("emulator operation publish POST /_emulator/applications/{appName}/publish"),
         "{text}"
     );
-    assert_eq!(text.lines().filter(|line| line.contains(" operation ")).count(), 15);
+    assert_eq!(text.lines().filter(|line| line.contains(" operation ")).count(), 21);
 }

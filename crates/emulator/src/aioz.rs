@@ -1,6 +1,6 @@
 //! AIOZ Stream live stream keys, per account, with a per-account rate limit.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use streamspec_server::aioz::types::{
@@ -19,7 +19,8 @@ use crate::store::{KeyQuery, Storage, StoredKey};
 
 pub struct Aioz {
     store: Arc<dyn Storage>,
-    accounts: Vec<AiozAccount>,
+    /// Replaced whole when a reset regenerates the credentials.
+    accounts: RwLock<Arc<Vec<AiozAccount>>>,
     ingest_base_url: String,
     limit: u32,
     windows: MinuteWindows<String>,
@@ -58,7 +59,7 @@ impl Aioz {
     pub fn new(store: Arc<dyn Storage>, credentials: &crate::Credentials, config: &Config) -> Self {
         Self {
             store,
-            accounts: credentials.aioz_accounts.clone(),
+            accounts: RwLock::new(Arc::new(credentials.aioz_accounts.clone())),
             ingest_base_url: config.ingest_base_url.clone(),
             limit: config.rate_limit_per_minute,
             max_name_bytes: config.max_name_bytes,
@@ -76,11 +77,28 @@ impl Aioz {
         }
     }
 
-    /// The account the credentials identify. Secrets are compared in constant time; a public key
-    /// is not a secret.
-    fn account(&self, credentials: &Credentials) -> Option<&AiozAccount> {
+    /// Replaces the accounts (a reset that regenerates the credentials) and empties the rate-limit
+    /// windows.
+    pub(crate) fn reset(&self, accounts: Option<Vec<AiozAccount>>) {
+        if let Some(accounts) = accounts {
+            *self.accounts.write().unwrap_or_else(|poisoned| poisoned.into_inner()) =
+                Arc::new(accounts);
+        }
+        self.windows.clear();
+    }
+
+    /// The user id of the account the credentials identify, for the journal and faults.
+    pub(crate) fn account_id(&self, credentials: &Credentials) -> Option<String> {
+        self.account(credentials)
+    }
+
+    /// The user id of the account the credentials identify. Secrets are compared in constant time;
+    /// a public key is not a secret.
+    fn account(&self, credentials: &Credentials) -> Option<String> {
         let same = streamspec_ingest_auth::secrets_match;
-        self.accounts.iter().find(|account| match credentials {
+        let accounts =
+            self.accounts.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
+        let found = accounts.iter().find(|account| match credentials {
             Credentials::BearerAuth { token } => same(token.expose(), &account.token),
             Credentials::StreamPublicKeyAndStreamSecretKey {
                 stream_public_key,
@@ -92,7 +110,8 @@ impl Aioz {
             Credentials::BasicAuth { username, password } => {
                 *username == account.public_key && same(password.expose(), &account.secret_key)
             }
-        })
+        });
+        found.map(|account| account.user_id.clone())
     }
 
     /// The account the credentials identify, and the rate-limit headers after counting this request.
@@ -100,11 +119,11 @@ impl Aioz {
         let Some(account) = self.account(credentials) else {
             return Err(Refusal::Unauthorized(self.headers(u32::MAX, Duration::from_secs(60))));
         };
-        let (counted, used, reset) = self.windows.count(account.user_id.clone(), self.limit);
+        let (counted, used, reset) = self.windows.count(account.clone(), self.limit);
         if !counted {
             return Err(Refusal::TooManyRequests(self.headers(used, reset)));
         }
-        Ok((account.user_id.clone(), self.headers(used, reset)))
+        Ok((account, self.headers(used, reset)))
     }
 
     /// Why a name is refused: longer than `max_name_bytes`.

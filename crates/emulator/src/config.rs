@@ -9,6 +9,7 @@
 //! rate_limit_per_minute = 600
 //! publish_attempts_per_minute = 600  # publish attempts per client address; more are answered 429
 //! login_attempts_per_minute = 5       # Storm logins per client address, as Storm allows; more are 429
+//! journal_size = 1000               # requests `GET /_emulator/journal` keeps; 0 keeps none
 //! max_name_bytes = 256      # the longest key or application name accepted; a longer one is a 400
 //! debug = false            # also validate every response against the spec
 //! request_timeout_secs = 30 # a request slower than this, its body included, is answered 408
@@ -66,6 +67,8 @@ pub struct Config {
     /// Storm login attempts per minute per client address before 429: 5, as Storm's login page
     /// states (see `spec/README.md`). A test suite that logs in per test raises it.
     pub login_attempts_per_minute: u32,
+    /// How many requests the journal (`GET /_emulator/journal`) keeps; 0 keeps none.
+    pub journal_size: usize,
     /// The longest AIOZ key name or Storm application name accepted, in bytes; a longer one is a 400
     /// naming the field. Every list and page reads names, so one huge name slows every reader.
     pub max_name_bytes: usize,
@@ -102,6 +105,7 @@ impl Default for Config {
             rate_limit_per_minute: 600,
             publish_attempts_per_minute: 600,
             login_attempts_per_minute: 5,
+            journal_size: 1000,
             max_name_bytes: 256,
             debug: false,
             request_timeout_secs: 30,
@@ -239,18 +243,50 @@ fn random() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
+/// Where the database keeps the key Storm's tokens are signed with.
+pub(crate) const JWT_SECRET: &str = "storm.jwt_secret";
+
+fn public_key() -> String {
+    format!("pk_dev_{}", &random()[..16])
+}
+
+fn secret_key() -> String {
+    format!("sk_dev_{}", random())
+}
+
+fn token() -> String {
+    format!("dev-token-{}", random())
+}
+
+/// The signing key of Storm's tokens.
+pub(crate) fn jwt_secret() -> String {
+    format!("{}{}", random(), random())
+}
+
+/// New values for every generated credential and the token signing key, as a reset that
+/// regenerates them stores them (the AIOZ account keeps its id).
+pub(crate) fn regenerated() -> Vec<(String, String)> {
+    [
+        ("aioz.dev.public_key", public_key()),
+        ("aioz.dev.secret_key", secret_key()),
+        ("aioz.dev.token", token()),
+        ("storm.admin.password", random()),
+        ("storm.api_key", random()),
+        (JWT_SECRET, jwt_secret()),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_owned(), value))
+    .collect()
+}
+
 /// The configured credentials, or the generated development ones.
 pub fn credentials(config: &Config, store: &dyn Storage) -> Result<crate::Credentials> {
     let aioz_accounts = if config.aioz_accounts.is_empty() {
         vec![AiozAccount {
             user_id: remembered(store, "aioz.dev.user_id", || uuid::Uuid::new_v4().to_string())?,
-            public_key: remembered(store, "aioz.dev.public_key", || {
-                format!("pk_dev_{}", &random()[..16])
-            })?,
-            secret_key: remembered(store, "aioz.dev.secret_key", || {
-                format!("sk_dev_{}", random())
-            })?,
-            token: remembered(store, "aioz.dev.token", || format!("dev-token-{}", random()))?,
+            public_key: remembered(store, "aioz.dev.public_key", public_key)?,
+            secret_key: remembered(store, "aioz.dev.secret_key", secret_key)?,
+            token: remembered(store, "aioz.dev.token", token)?,
         }]
     } else {
         config.aioz_accounts.clone()

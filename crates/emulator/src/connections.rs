@@ -189,7 +189,18 @@ pub(crate) async fn serve(
             move |mut request: axum::http::Request<hyper::body::Incoming>| {
                 head_complete.mark();
                 request.extensions_mut().insert(ConnectInfo(Peer(peer)));
-                router.clone().oneshot(request)
+                let answered = router.clone().oneshot(request);
+                async move {
+                    let response = match answered.await {
+                        Ok(response) => response,
+                        Err(never) => match never {},
+                    };
+                    // A `close` fault: an error makes hyper close the connection, answering nothing.
+                    if response.extensions().get::<crate::control::CloseConnection>().is_some() {
+                        return Err(crate::control::ClosedByFault);
+                    }
+                    Ok(response)
+                }
             },
         ));
         let connection = builder.serve_connection(TokioIo::new(io), service);

@@ -20,7 +20,6 @@ pub use connections::raise_open_files_limit;
 pub use control::CONTROL_TOKEN_HEADER;
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -32,6 +31,7 @@ use streamspec_server::axum::{
     self, extract::ConnectInfo, extract::Request, extract::State, middleware::Next,
     response::Response,
 };
+use streamspec_server::types::chrono;
 
 pub use config::Config;
 
@@ -74,7 +74,7 @@ impl std::fmt::Debug for Credentials {
 pub struct Emulator {
     router: axum::Router,
     credentials: Credentials,
-    control: Arc<control::Control>,
+    fixture: Arc<control::Fixture>,
     limits: connections::ConnectionLimits,
 }
 
@@ -109,13 +109,20 @@ impl Emulator {
         let aioz = Arc::new(aioz::Aioz::new(store.clone(), &credentials, config));
         let storm =
             Arc::new(storm::Storm::new(store.clone(), authorizer.clone(), &credentials, config)?);
-        let control = Arc::new(control::Control::new(credentials.clone()));
-        let publishing = Arc::new(publish::Publishing::new(
-            store.clone(),
-            authorizer,
-            control.clone(),
-            config.listen,
-        ));
+        let fixture = Arc::new(control::Fixture {
+            control: Arc::new(control::Control::new(credentials.clone())),
+            faults: control::Faults::default(),
+            journal: control::Journal::new(config.journal_size),
+            store: store.clone(),
+            authorizer: authorizer.clone(),
+            aioz: aioz.clone(),
+            storm: storm.clone(),
+            login_limit: Arc::default(),
+            publish_limit: Arc::default(),
+            config: config.clone(),
+        });
+        let publishing =
+            Arc::new(publish::Publishing::new(store.clone(), authorizer, fixture.clone()));
         let emulator_routes =
             streamspec_server::adapter::with_envelope::<streamspec_server::emulator::Envelope>(
                 streamspec_server::emulator::routes(publishing, RouterOptions::default()),
@@ -157,10 +164,8 @@ impl Emulator {
             );
         }
         let front = Arc::new(Front {
-            control: control.clone(),
-            login_limit: MinuteWindows::default(),
+            fixture: fixture.clone(),
             login_attempts_per_minute: config.login_attempts_per_minute,
-            publish_limit: MinuteWindows::default(),
             publish_attempts_per_minute: config.publish_attempts_per_minute,
             request_timeout: Duration::from_secs(config.request_timeout_secs),
             rate_limit: config.rate_limit_per_minute,
@@ -175,12 +180,46 @@ impl Emulator {
             // Every request in flight has at most the request time limit left.
             shutdown_grace: Duration::from_secs(config.request_timeout_secs),
         };
-        Ok(Self { router, credentials, control, limits })
+        Ok(Self { router, credentials, fixture, limits })
     }
 
     /// The credentials to use.
     pub fn credentials(&self) -> &Credentials {
         &self.credentials
+    }
+
+    /// The control operations of `spec/emulator.yaml`, in process: a handle that stays usable once
+    /// the emulator serves.
+    pub fn controls(&self) -> Controls {
+        Controls(self.fixture.clone())
+    }
+
+    /// Serves on 127.0.0.1 on a port of its own, on the caller's runtime, until the handle is
+    /// stopped or dropped: a test's emulator.
+    ///
+    /// ```no_run
+    /// # async fn run() -> anyhow::Result<()> {
+    /// use streamspec_emulator::{Config, Emulator};
+    ///
+    /// let emulator = Emulator::start(&Config { db: ":memory:".into(), ..Config::default() }).await?;
+    /// let token = emulator.credentials().aioz.accounts[0].token.expose().to_owned();
+    /// // ... a client on `emulator.url()` with `token`; then, for the next test:
+    /// emulator.controls().reset(false).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn start(config: &Config) -> Result<RunningEmulator> {
+        let emulator = Self::new(config)?;
+        let listener = tokio::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await?;
+        let address = listener.local_addr()?;
+        // Recorded before the handle is answered: its credentials name this address at once.
+        emulator.fixture.control.bound(address);
+        let controls = emulator.controls();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let served = tokio::spawn(emulator.serve(listener, async move {
+            let _ = stopped.await;
+        }));
+        Ok(RunningEmulator { address, controls, stop: Some(stop), served: Some(served) })
     }
 
     /// The credentials as `get_credentials` answers them, with base URLs on `address`: for
@@ -189,7 +228,7 @@ impl Emulator {
         &self,
         address: std::net::SocketAddr,
     ) -> streamspec_server::emulator::types::EmulatorCredentials {
-        self.control.credentials(address)
+        self.fixture.control.credentials(address)
     }
 
     /// Serves on the caller's runtime until `shutdown` completes, then finishes the requests in
@@ -199,7 +238,7 @@ impl Emulator {
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        self.control.bound(listener.local_addr()?);
+        self.fixture.control.bound(listener.local_addr()?);
         let admission = connections::Admission::new(self.limits.max_connections);
         let incoming = connections::Direct { listener, admission };
         connections::serve(incoming, self.router, self.limits, shutdown).await;
@@ -217,8 +256,110 @@ impl Emulator {
         threads: std::num::NonZeroUsize,
         shutdown: impl Future<Output = ()>,
     ) -> std::io::Result<()> {
-        self.control.bound(listener.local_addr()?);
+        self.fixture.control.bound(listener.local_addr()?);
         threads::serve(self.router, listener, threads, self.limits, shutdown).await
+    }
+}
+
+/// The control operations, in process, as `spec/emulator.yaml` describes them over HTTP: health,
+/// credentials, reset, faults and the journal. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Controls(Arc<control::Fixture>);
+
+impl Controls {
+    /// What `get_health` answers: ready, with the bound listeners.
+    pub fn health(&self) -> streamspec_server::emulator::types::Health {
+        self.0.control.health()
+    }
+
+    /// What `get_credentials` answers, with base URLs on the first bound listener (or the
+    /// configured address before one is bound).
+    pub fn credentials(&self) -> streamspec_server::emulator::types::EmulatorCredentials {
+        let address = self.0.control.address().unwrap_or(self.0.config.listen);
+        self.0.control.credentials(address)
+    }
+
+    /// Back to the state of a fresh start (see `reset` in `spec/emulator.yaml`); with `regenerate`,
+    /// new generated credentials too. Answers whether they were regenerated.
+    pub async fn reset(&self, regenerate: bool) -> Result<bool> {
+        self.0.reset(regenerate).await
+    }
+
+    /// Injects a fault; the error names the field at fault, as `create_fault`'s 400 does.
+    pub fn create_fault(
+        &self,
+        rule: streamspec_server::emulator::types::FaultRule,
+    ) -> std::result::Result<streamspec_server::emulator::types::Fault, String> {
+        self.0.faults.create(rule)
+    }
+
+    /// The faults with calls left, oldest first.
+    pub fn faults(&self) -> Vec<streamspec_server::emulator::types::Fault> {
+        self.0.faults.list()
+    }
+
+    /// Removes a fault; `false` when there is none with this id.
+    pub fn delete_fault(&self, id: uuid::Uuid) -> bool {
+        self.0.faults.delete(id)
+    }
+
+    /// The journal's entries of `operation` (every one, if `None`) since `since`, oldest first.
+    pub fn journal(
+        &self,
+        operation: Option<&str>,
+        since: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Vec<streamspec_server::emulator::types::JournalEntry> {
+        self.0.journal.list(operation, since)
+    }
+}
+
+/// An emulator serving on 127.0.0.1, from [`Emulator::start`]; it stops when dropped.
+#[derive(Debug)]
+pub struct RunningEmulator {
+    address: std::net::SocketAddr,
+    controls: Controls,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    served: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl RunningEmulator {
+    /// The bound address.
+    pub fn address(&self) -> std::net::SocketAddr {
+        self.address
+    }
+
+    /// `http://<address>`: Storm's and the emulator's base URL; AIOZ's adds `/api`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// The control operations.
+    pub fn controls(&self) -> &Controls {
+        &self.controls
+    }
+
+    /// The credentials, with this emulator's base URLs.
+    pub fn credentials(&self) -> streamspec_server::emulator::types::EmulatorCredentials {
+        self.controls.credentials()
+    }
+
+    /// Stops serving and waits for the requests in flight to finish.
+    pub async fn stop(mut self) -> std::io::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.served.take() {
+            Some(served) => served.await.map_err(std::io::Error::other)?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for RunningEmulator {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
     }
 }
 
@@ -226,12 +367,11 @@ impl Emulator {
 /// a boxed service and a boxed future per request; five of them cost a quarter of write throughput).
 #[derive(Debug)]
 struct Front {
-    /// Who may call the control operations.
-    control: Arc<control::Control>,
-    login_limit: MinuteWindows<IpAddr>,
+    /// Who may call the control operations, the faults to apply, the journal to write, and the
+    /// login and publish windows (per client address), which a reset empties.
+    fixture: Arc<control::Fixture>,
     login_attempts_per_minute: u32,
     /// Publish attempts per minute per client address, so no one address can flood the engine.
-    publish_limit: MinuteWindows<IpAddr>,
     publish_attempts_per_minute: u32,
     request_timeout: Duration,
     /// AIOZ's requests per minute per account, for the headers of responses the handlers did not make.
@@ -246,25 +386,57 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// AIOZ's responses their rate-limit headers.
 async fn front_door(State(front): State<Arc<Front>>, request: Request, next: Next) -> Response {
     let started = Instant::now();
+    let arrived = chrono::Utc::now();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let query = request.uri().query().unwrap_or_default().to_owned();
+    let api = Api::of_path(&path);
+    // The operation and the caller, for the journal and the faults; control requests have neither.
+    let fixture = &front.fixture;
+    let traced = !control::is_control_path(&path);
+    let operation = api.filter(|_| traced).and_then(|api| {
+        streamspec_conformance::Catalog::get()
+            .find_operation(api, method.as_str(), &path)
+            .map(|operation| operation.id())
+    });
+    let account = match api {
+        Some(api) if traced && (fixture.journal.capacity() > 0 || fixture.faults.armed()) => {
+            front.account(api, request.headers())
+        }
+        _ => None,
+    };
+    let mut fault = None;
     let mut response = match front.refusal(&request) {
         Some(refusal) => refusal,
-        None => front.time_limit(&path, next.run(request)).await,
+        None => {
+            let applied =
+                operation.and_then(|operation| fixture.faults.take(operation, account.as_deref()));
+            fault = applied.as_ref().map(|applied| applied.id);
+            match applied.map(|applied| applied.effect) {
+                Some(control::Effect::Respond { status, retry_after, message }) => {
+                    let api = api.unwrap_or(Api::Emulator);
+                    front.injected(api, status, retry_after, &message)
+                }
+                Some(control::Effect::Close) => control::closed(),
+                Some(control::Effect::Delay(delay)) => {
+                    tokio::time::sleep(delay).await;
+                    front.time_limit(&path, next.run(request)).await
+                }
+                None => front.time_limit(&path, next.run(request)).await,
+            }
+        }
     };
     // AIOZ answers every response with its rate-limit headers. The handlers set them from the account's
     // window; a response the adapter made itself (a malformed or unauthenticated request) gets the
     // full limit, since it was counted against no account.
-    if Api::of_path(&path) == Some(Api::Aioz)
-        && !response.headers().contains_key("x-ratelimit-limit")
-    {
+    if api == Some(Api::Aioz) && !response.headers().contains_key("x-ratelimit-limit") {
         let headers = response.headers_mut();
         headers.insert("x-ratelimit-limit", front.rate_limit.into());
         headers.insert("x-ratelimit-remaining", front.rate_limit.into());
         headers.insert("x-ratelimit-retry-after", 60u32.into());
     }
-    let status = response.status().as_u16();
+    let closed = response.extensions().get::<control::CloseConnection>().is_some();
+    let status = if closed { 0 } else { response.status().as_u16() };
     let micros = started.elapsed().as_micros() as u64;
     match response.extensions().get::<streamspec_server::adapter::ErrorMessage>() {
         Some(reason) => {
@@ -272,10 +444,60 @@ async fn front_door(State(front): State<Arc<Front>>, request: Request, next: Nex
         }
         None => tracing::info!(%method, path, query, status, micros, "request"),
     }
+    if traced {
+        let mut entry = streamspec_server::emulator::types::JournalEntry::new(
+            i64::try_from(micros).unwrap_or(i64::MAX),
+            method.to_string(),
+            path,
+            i32::from(status),
+            arrived,
+        );
+        entry.query = (!query.is_empty()).then_some(query);
+        entry.api = api.map(control::api_name);
+        entry.operation = operation.map(str::to_owned);
+        entry.account = account;
+        entry.fault = fault;
+        fixture.journal.record(entry);
+    }
     response
 }
 
 impl Front {
+    /// Whose call it is, when the credentials name an account: an AIOZ user id, a Storm user or
+    /// `api-key`. Nothing for a caller the API does not know.
+    fn account(&self, api: Api, headers: &axum::http::HeaderMap) -> Option<String> {
+        match api {
+            Api::Aioz => streamspec_server::aioz::Credentials::from_headers(headers)
+                .ok()
+                .and_then(|credentials| self.fixture.aioz.account_id(&credentials)),
+            Api::Storm => streamspec_server::storm::Credentials::from_headers(headers)
+                .ok()
+                .and_then(|credentials| self.fixture.storm.account_id(&credentials)),
+            Api::Emulator => None,
+        }
+    }
+
+    /// An injected fault's answer: `status` in `api`'s envelope; a 429 or 503 says in
+    /// `Retry-After` (and AIOZ's `X-RateLimit-Retry-After`) when to retry.
+    fn injected(&self, api: Api, status: u16, retry_after: u32, message: &str) -> Response {
+        let status = axum::http::StatusCode::from_u16(status)
+            .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = api.error_response(status, message);
+        let limited = matches!(status.as_u16(), 429 | 503);
+        let headers = response.headers_mut();
+        if limited {
+            headers.insert(axum::http::header::RETRY_AFTER, retry_after.into());
+        }
+        if api == Api::Aioz {
+            let remaining = if status.as_u16() == 429 { 0 } else { self.rate_limit };
+            headers.insert("x-ratelimit-limit", self.rate_limit.into());
+            headers.insert("x-ratelimit-remaining", remaining.into());
+            headers
+                .insert("x-ratelimit-retry-after", (if limited { retry_after } else { 60 }).into());
+        }
+        response
+    }
+
     /// The answer to a request refused before anything reads it: headers over [`MAX_HEADER_BYTES`]
     /// (431), a login attempt past the address's `login_attempts_per_minute` (429, as Storm does), or
     /// a publish attempt past its `publish_attempts_per_minute` (429). A 429 says in `Retry-After`
@@ -285,7 +507,7 @@ impl Front {
         if control::is_control_path(path) {
             let token =
                 request.headers().get(CONTROL_TOKEN_HEADER).and_then(|value| value.to_str().ok());
-            if !self.control.admits(token) {
+            if !self.fixture.control.admits(token) {
                 let message = format!(
                     "this listener is not a loopback address: send the control token the emulator printed at start in `{CONTROL_TOKEN_HEADER}`"
                 );
@@ -312,7 +534,7 @@ impl Front {
         if is_login
             && let Some(address) = address
             && let (false, _, reset) =
-                self.login_limit.count(address, self.login_attempts_per_minute)
+                self.fixture.login_limit.count(address, self.login_attempts_per_minute)
         {
             return Some(too_many(Api::Storm, "Too many login attempts, try again later", reset));
         }
@@ -322,7 +544,7 @@ impl Front {
         if is_publish
             && let Some(address) = address
             && let (false, _, reset) =
-                self.publish_limit.count(address, self.publish_attempts_per_minute)
+                self.fixture.publish_limit.count(address, self.publish_attempts_per_minute)
         {
             let message = "Too many publish attempts from this address, try again later";
             return Some(too_many(Api::Emulator, message, reset));
@@ -375,6 +597,11 @@ impl<K: std::hash::Hash + Eq> MinuteWindows<K> {
     /// was counted, how many the window holds, and when the window ends.
     pub(crate) fn count(&self, key: K, limit: u32) -> (bool, u32, Duration) {
         self.count_at(key, limit, Instant::now())
+    }
+
+    /// Forgets every window (a reset).
+    pub(crate) fn clear(&self) {
+        self.windows.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).0.clear();
     }
 
     fn count_at(&self, key: K, limit: u32, now: Instant) -> (bool, u32, Duration) {
@@ -430,11 +657,11 @@ mod tests {
         let emulator =
             Emulator::new(&Config { db: ":memory:".into(), ..Config::default() }).unwrap();
         let token = emulator.credentials().control_token.clone();
-        emulator.control.bound("127.0.0.1:8080".parse().unwrap());
+        emulator.fixture.control.bound("127.0.0.1:8080".parse().unwrap());
         assert_eq!(status_of(&emulator, "/_emulator/health", None).await, 200);
         assert_eq!(status_of(&emulator, "/_emulator/credentials", None).await, 200);
 
-        emulator.control.bound("192.0.2.1:8080".parse().unwrap());
+        emulator.fixture.control.bound("192.0.2.1:8080".parse().unwrap());
         for path in ["/_emulator/health", "/_emulator/credentials"] {
             assert_eq!(status_of(&emulator, path, None).await, 401, "{path}");
             assert_eq!(status_of(&emulator, path, Some("guess")).await, 401, "{path}");

@@ -1,7 +1,7 @@
 //! The emulator's own operations (`spec/emulator.yaml`): publish attempts decided by
 //! `streamspec-ingest-auth` under an application's stored ingest settings, and their sessions.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use streamspec_ingest_auth::{
@@ -16,7 +16,7 @@ use streamspec_server::emulator::*;
 use streamspec_server::types::storm::StreamSource;
 use streamspec_server::{HandlerError, async_trait};
 
-use crate::control::Control;
+use crate::control::Fixture;
 use crate::store::Storage;
 
 /// The managed streams, as `POST /api/streams/{appName}` stored them.
@@ -38,20 +38,17 @@ impl ManagedStreams for StoredStreams {
 pub struct Publishing {
     store: Arc<dyn Storage>,
     authorizer: Arc<Authorizer>,
-    /// The control operations' state, and the configured address for base URLs before a listener
-    /// is bound.
-    control: Arc<Control>,
-    configured: SocketAddr,
+    /// What the control operations reach.
+    fixture: Arc<Fixture>,
 }
 
 impl Publishing {
-    pub fn new(
+    pub(crate) fn new(
         store: Arc<dyn Storage>,
         authorizer: Arc<Authorizer>,
-        control: Arc<Control>,
-        configured: SocketAddr,
+        fixture: Arc<Fixture>,
     ) -> Self {
-        Self { store, authorizer, control, configured }
+        Self { store, authorizer, fixture }
     }
 }
 
@@ -128,15 +125,69 @@ impl EmulatorApi for Publishing {
     }
 
     async fn get_health(&self, _: GetHealthInput) -> Result<GetHealthResponse, HandlerError> {
-        Ok(GetHealthResponse::Ok(self.control.health()))
+        Ok(GetHealthResponse::Ok(self.fixture.control.health()))
     }
 
     async fn get_credentials(
         &self,
         _: GetCredentialsInput,
     ) -> Result<GetCredentialsResponse, HandlerError> {
-        let address = self.control.address().unwrap_or(self.configured);
-        Ok(GetCredentialsResponse::Ok(self.control.credentials(address)))
+        let control = &self.fixture.control;
+        let address = control.address().unwrap_or(self.fixture.config.listen);
+        Ok(GetCredentialsResponse::Ok(control.credentials(address)))
+    }
+
+    async fn reset(&self, input: ResetInput) -> Result<ResetResponse, HandlerError> {
+        let regenerate = input.credentials == types::CredentialsOnReset::Regenerate;
+        let regenerated = self.fixture.reset(regenerate).await.map_err(HandlerError::internal)?;
+        let message = "the emulator is back to the state of a fresh start".to_owned();
+        Ok(ResetResponse::Ok(types::ResetResult::new(regenerated, message)))
+    }
+
+    async fn list_faults(&self, _: ListFaultsInput) -> Result<ListFaultsResponse, HandlerError> {
+        Ok(ListFaultsResponse::Ok(types::FaultList::new(self.fixture.faults.list())))
+    }
+
+    async fn create_fault(
+        &self,
+        input: CreateFaultInput,
+    ) -> Result<CreateFaultResponse, HandlerError> {
+        match self.fixture.faults.create(input.body) {
+            Ok(fault) => Ok(CreateFaultResponse::Created(fault)),
+            Err(message) => Ok(CreateFaultResponse::BadRequest(error(&message))),
+        }
+    }
+
+    async fn delete_fault(
+        &self,
+        input: DeleteFaultInput,
+    ) -> Result<DeleteFaultResponse, HandlerError> {
+        if self.fixture.faults.delete(input.fault_id) {
+            Ok(DeleteFaultResponse::NoContent)
+        } else {
+            Ok(DeleteFaultResponse::NotFound(error(&format!("no fault {}", input.fault_id))))
+        }
+    }
+
+    async fn get_journal(
+        &self,
+        input: GetJournalInput,
+    ) -> Result<GetJournalResponse, HandlerError> {
+        let journal = &self.fixture.journal;
+        let entries = journal.list(input.operation.as_deref(), input.since);
+        let capacity = i32::try_from(journal.capacity()).unwrap_or(i32::MAX);
+        Ok(GetJournalResponse::Ok(types::Journal::new(capacity, entries)))
+    }
+
+    async fn get_spec(&self, input: GetSpecInput) -> Result<GetSpecResponse, HandlerError> {
+        let api = match input.api {
+            types::ApiName::Aioz => streamspec_conformance::Api::Aioz,
+            types::ApiName::Storm => streamspec_conformance::Api::Storm,
+            types::ApiName::Emulator => streamspec_conformance::Api::Emulator,
+        };
+        let document = serde_json::from_str(streamspec_conformance::openapi(api))
+            .map_err(HandlerError::internal)?;
+        Ok(GetSpecResponse::Ok(types::OpenApiDocument(document)))
     }
 
     async fn end_session(

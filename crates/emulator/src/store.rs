@@ -80,6 +80,14 @@ pub trait Storage: Send + Sync + 'static {
     /// Keeps `value` under `name` unless a value is kept there already, and answers the one kept:
     /// two processes starting on one database agree on a generated value.
     fn remember(&self, name: &str, value: &str) -> Write<String>;
+
+    /// Back to a first start, in one transaction: every key, stream and application removed, the
+    /// `applications` created again, and `settings` written (the settings not named stay).
+    fn reset(
+        &self,
+        applications: Vec<(String, String, Option<String>)>,
+        settings: Vec<(String, String)>,
+    ) -> Write<()>;
 }
 
 /// A write that storage has taken: `.await` it for its outcome once committed, or [`Write::wait`] for
@@ -686,6 +694,28 @@ impl Storage for Sqlite {
         self.with(move |c| {
             c.execute("INSERT INTO settings (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET value = ?2", params![name, value])
                 .map(|_| ())
+        })
+    }
+
+    fn reset(
+        &self,
+        applications: Vec<(String, String, Option<String>)>,
+        settings: Vec<(String, String)>,
+    ) -> Write<()> {
+        self.with_savepoint(move |c| {
+            c.execute("DELETE FROM live_stream_keys", [])?;
+            c.execute("DELETE FROM streams", [])?;
+            c.execute("DELETE FROM applications", [])?;
+            for (name, kind, ingest) in &applications {
+                c.execute(
+                    "INSERT INTO applications (name, kind, ingest) VALUES (?1, ?2, ?3)",
+                    params![name, kind, ingest],
+                )?;
+            }
+            for (name, value) in &settings {
+                c.execute("INSERT INTO settings (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET value = ?2", params![name, value])?;
+            }
+            Ok(())
         })
     }
 }

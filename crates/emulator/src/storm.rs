@@ -1,7 +1,7 @@
 //! Storm Streaming Server's REST API: sign-in with signed 15-minute JWTs, the static API key,
 //! applications, their ingest settings (stored with their secrets, answered without), and streams.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use jsonwebtoken::{DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -25,12 +25,29 @@ const TOKEN_LIFETIME_MS: i64 = 15 * 60 * 1000;
 pub struct Storm {
     store: Arc<dyn Storage>,
     authorizer: Arc<Authorizer>,
+    /// Replaced whole when a reset regenerates the credentials.
+    auth: RwLock<Arc<StormAuth>>,
+    max_name_bytes: usize,
+    max_auth_users: usize,
+}
+
+/// Who may call: the users, the API key, and the key tokens are signed with.
+struct StormAuth {
     users: Vec<StormUser>,
     api_key: String,
     encoding: EncodingKey,
     decoding: DecodingKey,
-    max_name_bytes: usize,
-    max_auth_users: usize,
+}
+
+impl StormAuth {
+    fn new(credentials: &crate::Credentials, secret: &str) -> Self {
+        Self {
+            users: credentials.storm_users.clone(),
+            api_key: credentials.storm_api_key.clone(),
+            encoding: EncodingKey::from_secret(secret.as_bytes()),
+            decoding: DecodingKey::from_secret(secret.as_bytes()),
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -57,6 +74,13 @@ fn meta() -> Meta {
 }
 
 /// A new application's ingest settings: everything allowed, no authorization.
+/// The application a first start creates (and a reset creates again): `live`, of type `mono`, with
+/// its ingest settings as JSON.
+pub(crate) fn first_application() -> anyhow::Result<(String, String, Option<String>)> {
+    let ingest = serde_json::to_string(&default_ingest())?;
+    Ok(("live".to_owned(), "mono".to_owned(), Some(ingest)))
+}
+
 fn default_ingest() -> IngestSettingsAttributes {
     let mut settings = IngestSettingsAttributes::new();
     settings.allow_stream_ingest = Some(true);
@@ -148,27 +172,22 @@ impl Storm {
         config: &crate::Config,
     ) -> anyhow::Result<Self> {
         // The JWT secret is kept in the database, so tokens outlive a restart within their 15 minutes.
-        let secret = match store.setting("storm.jwt_secret")? {
+        let secret = match store.setting(crate::config::JWT_SECRET)? {
             Some(secret) => secret,
             None => {
-                let secret =
-                    format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
-                store.remember("storm.jwt_secret", &secret).wait()?
+                store.remember(crate::config::JWT_SECRET, &crate::config::jwt_secret()).wait()?
             }
         };
         // A default `mono` application `live` on first start only: one deleted later stays deleted.
         if store.setting("storm.initialized")?.is_none() {
-            let ingest = serde_json::to_string(&default_ingest())?;
-            store.create_application("live", "mono", Some(&ingest)).wait()?;
+            let (name, kind, ingest) = first_application()?;
+            store.create_application(&name, &kind, ingest.as_deref()).wait()?;
             store.set_setting("storm.initialized", "1").wait()?;
         }
         Ok(Self {
             store,
             authorizer,
-            users: credentials.storm_users.clone(),
-            api_key: credentials.storm_api_key.clone(),
-            encoding: EncodingKey::from_secret(secret.as_bytes()),
-            decoding: DecodingKey::from_secret(secret.as_bytes()),
+            auth: RwLock::new(Arc::new(StormAuth::new(credentials, &secret))),
             max_name_bytes: config.max_name_bytes,
             max_auth_users: config.storm.max_auth_users,
         })
@@ -183,23 +202,50 @@ impl Storm {
         }
     }
 
+    fn auth(&self) -> Arc<StormAuth> {
+        self.auth.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+
+    /// Replaces who may call (a reset that regenerates the credentials): tokens signed before stop
+    /// working.
+    pub(crate) fn replace_credentials(&self, credentials: &crate::Credentials, secret: &str) {
+        *self.auth.write().unwrap_or_else(|poisoned| poisoned.into_inner()) =
+            Arc::new(StormAuth::new(credentials, secret));
+    }
+
+    /// The user a bearer token names (its signature checked), or `api-key`: for the journal and
+    /// faults.
+    pub(crate) fn account_id(&self, credentials: &Credentials) -> Option<String> {
+        match credentials {
+            Credentials::BearerAuth { token } => jsonwebtoken::decode::<Claims>(
+                token.expose(),
+                &self.auth().decoding,
+                &Validation::default(),
+            )
+            .ok()
+            .map(|decoded| decoded.claims.sub),
+            Credentials::ApiKeyAuth { .. } => Some("api-key".to_owned()),
+        }
+    }
+
     /// A valid token of a user who still exists, or the API key (compared in constant time).
     fn authorized(&self, credentials: &Credentials) -> bool {
+        let auth = self.auth();
         match credentials {
             Credentials::BearerAuth { token } => {
                 jsonwebtoken::decode::<Claims>(
                     token.expose(),
-                    &self.decoding,
+                    &auth.decoding,
                     &Validation::default(),
                 )
                 .is_ok_and(|decoded| {
                     // A token outlives nothing: once its user is gone from the configuration,
                     // it is refused, though its signature is still good.
-                    self.users.iter().any(|user| user.username == decoded.claims.sub)
+                    auth.users.iter().any(|user| user.username == decoded.claims.sub)
                 })
             }
             Credentials::ApiKeyAuth { x_api_key } => {
-                streamspec_ingest_auth::secrets_match(x_api_key.expose(), &self.api_key)
+                streamspec_ingest_auth::secrets_match(x_api_key.expose(), &auth.api_key)
             }
         }
     }
@@ -268,7 +314,8 @@ impl StormApi for Storm {
     async fn login(&self, input: LoginInput) -> Result<LoginResponse, HandlerError> {
         let body = input.body;
         // Every user's password is compared, in constant time, whichever name matches.
-        let known = self.users.iter().fold(false, |known, user| {
+        let auth = self.auth();
+        let known = auth.users.iter().fold(false, |known, user| {
             let password =
                 streamspec_ingest_auth::secrets_match(&user.password, body.password.expose());
             known | (password && user.username == body.username.as_str())
@@ -280,7 +327,7 @@ impl StormApi for Storm {
         let expires = now + TOKEN_LIFETIME_MS;
         let claims =
             Claims { sub: body.username.to_string(), exp: expires / 1000, iat: now / 1000 };
-        let token = jsonwebtoken::encode(&Header::default(), &claims, &self.encoding)
+        let token = jsonwebtoken::encode(&Header::default(), &claims, &auth.encoding)
             .map_err(HandlerError::internal)?;
         let message = "Authentication successful".to_owned();
         let mut data = types::LoginData::new(

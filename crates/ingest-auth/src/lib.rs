@@ -679,6 +679,14 @@ impl Authorizer {
         }
     }
 
+    /// Ends every live session (a test fixture's reset); answers how many there were.
+    pub fn end_all_sessions(&self) -> usize {
+        let mut sessions = self.sessions.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let ended = sessions.by_id.len();
+        *sessions = Sessions::default();
+        ended
+    }
+
     /// The live session of `stream_key` in `application`, if any.
     pub fn live_session(&self, application: &str, stream_key: &str) -> Option<SessionId> {
         let sessions = self.sessions.lock().unwrap_or_else(|poisoned| poisoned.into_inner());

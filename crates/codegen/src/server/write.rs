@@ -259,6 +259,10 @@ impl ParameterKind {
             },
             ParameterShape::Boolean => parsed(quote!(bool), "`true` or `false`"),
             ParameterShape::Uuid => parsed(quote!(uuid::Uuid), "a UUID"),
+            ParameterShape::DateTime => parsed(
+                quote!(streamspec_types::chrono::DateTime<streamspec_types::chrono::Utc>),
+                "an RFC 3339 time",
+            ),
             ParameterShape::Named { name, expected } => {
                 let ident = format_ident!("{}", name);
                 parsed(quote!(types::#ident), expected)
