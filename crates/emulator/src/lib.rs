@@ -183,7 +183,8 @@ impl Emulator {
         Ok(Self { router, credentials, fixture, limits })
     }
 
-    /// The credentials to use.
+    /// The credentials to use, as at start (after a reset that regenerates them,
+    /// [`Controls::credentials`] answers the new ones).
     pub fn credentials(&self) -> &Credentials {
         &self.credentials
     }
@@ -200,11 +201,12 @@ impl Emulator {
     /// ```no_run
     /// # async fn run() -> anyhow::Result<()> {
     /// use streamspec_emulator::{Config, Emulator};
+    /// use streamspec_server::emulator::types::CredentialsOnReset;
     ///
     /// let emulator = Emulator::start(&Config { db: ":memory:".into(), ..Config::default() }).await?;
     /// let token = emulator.credentials().aioz.accounts[0].token.expose().to_owned();
     /// // ... a client on `emulator.url()` with `token`; then, for the next test:
-    /// emulator.controls().reset(false).await?;
+    /// emulator.controls().reset(CredentialsOnReset::Keep).await?;
     /// # Ok(())
     /// # }
     /// ```
@@ -279,10 +281,14 @@ impl Controls {
         self.0.control.credentials(address)
     }
 
-    /// Back to the state of a fresh start (see `reset` in `spec/emulator.yaml`); with `regenerate`,
-    /// new generated credentials too. Answers whether they were regenerated.
-    pub async fn reset(&self, regenerate: bool) -> Result<bool> {
-        self.0.reset(regenerate).await
+    /// Back to the state of a fresh start (see `reset` in `spec/emulator.yaml`), keeping the
+    /// credentials or generating them anew. Answers whether they were regenerated.
+    pub async fn reset(
+        &self,
+        credentials: streamspec_server::emulator::types::CredentialsOnReset,
+    ) -> Result<bool> {
+        use streamspec_server::emulator::types::CredentialsOnReset;
+        self.0.reset(credentials == CredentialsOnReset::Regenerate).await
     }
 
     /// Injects a fault; the error names the field at fault, as `create_fault`'s 400 does.
@@ -394,15 +400,14 @@ async fn front_door(State(front): State<Arc<Front>>, request: Request, next: Nex
     // The operation and the caller, for the journal and the faults; control requests have neither.
     let fixture = &front.fixture;
     let traced = !control::is_control_path(&path);
-    let operation = api.filter(|_| traced).and_then(|api| {
+    let wanted = fixture.journal.capacity() > 0 || fixture.faults.armed();
+    let operation = api.filter(|_| traced && wanted).and_then(|api| {
         streamspec_conformance::Catalog::get()
             .find_operation(api, method.as_str(), &path)
             .map(|operation| operation.id())
     });
     let account = match api {
-        Some(api) if traced && (fixture.journal.capacity() > 0 || fixture.faults.armed()) => {
-            front.account(api, request.headers())
-        }
+        Some(api) if traced && wanted => front.account(api, request.headers()),
         _ => None,
     };
     let mut fault = None;
@@ -444,7 +449,7 @@ async fn front_door(State(front): State<Arc<Front>>, request: Request, next: Nex
         }
         None => tracing::info!(%method, path, query, status, micros, "request"),
     }
-    if traced {
+    if traced && fixture.journal.capacity() > 0 {
         let mut entry = streamspec_server::emulator::types::JournalEntry::new(
             i64::try_from(micros).unwrap_or(i64::MAX),
             method.to_string(),

@@ -302,7 +302,7 @@ async fn a_reset_during_traffic_keeps_what_came_after_it() {
         before.push(create(format!("before {n}")).await);
     }
     let racing: Vec<_> = (0..40).map(|n| tokio::spawn(create(format!("racing {n}")))).collect();
-    running.controls().reset(false).await.unwrap();
+    running.controls().reset(emulator::types::CredentialsOnReset::Keep).await.unwrap();
     let mut after = Vec::new();
     for n in 0..20 {
         after.push(create(format!("after {n}")).await);
