@@ -6,6 +6,21 @@ use serde_json::json;
 use streamspec_client::{RetryPolicy, aioz, emulator, storm};
 use streamspec_emulator::{Config, Emulator};
 
+/// An AIOZ client on the emulator `document` names, with `token` and `retry`.
+fn aioz_client(
+    document: &emulator::types::EmulatorCredentials,
+    token: &str,
+    retry: RetryPolicy,
+) -> aioz::Client {
+    aioz::Client::builder(
+        document.aioz.base_url.as_str(),
+        aioz::Credentials::bearer(token).unwrap(),
+    )
+    .retry(retry)
+    .build()
+    .unwrap()
+}
+
 #[tokio::test]
 async fn health_names_the_bound_address_and_the_credentials_work() {
     let emulator = Emulator::new(&Config { db: ":memory:".into(), ..Config::default() }).unwrap();
@@ -30,13 +45,7 @@ async fn health_names_the_bound_address_and_the_credentials_work() {
     assert_eq!(document.storm.users[0].password.expose(), printed.storm_users[0].password);
     assert_eq!(document.storm.api_key.expose(), printed.storm_api_key);
     // What a test does next: use them.
-    let client = aioz::Client::builder(
-        document.aioz.base_url.as_str(),
-        aioz::Credentials::bearer(account.token.expose()).unwrap(),
-    )
-    .retry(RetryPolicy::none())
-    .build()
-    .unwrap();
+    let client = aioz_client(&document, account.token.expose(), RetryPolicy::none());
     client.list_live_stream_keys().send().await.unwrap();
     // No secret in the `Debug` a failed assertion would print.
     let shown = format!("{document:?} {printed:?}");
@@ -55,12 +64,7 @@ async fn the_client_retries_injected_faults_and_the_journal_shows_every_attempt(
         Emulator::start(&Config { db: ":memory:".into(), ..Config::default() }).await.unwrap();
     let document = running.credentials();
     let account = &document.aioz.accounts[0];
-    let keys = aioz::Client::builder(
-        document.aioz.base_url.as_str(),
-        aioz::Credentials::bearer(account.token.expose()).unwrap(),
-    )
-    .build()
-    .unwrap();
+    let keys = aioz_client(&document, account.token.expose(), RetryPolicy::default());
     let body = aioz::types::CreateLiveStreamKeyRequest::builder().name("retried");
     let key = keys.create_live_stream_key().body(body).send().await.unwrap().into_inner().data;
 
@@ -113,13 +117,7 @@ async fn the_client_retries_injected_faults_and_the_journal_shows_every_attempt(
     assert!(control.list_faults().send().await.unwrap().into_inner().faults.is_empty());
 
     // With no retries left in the policy, the fault is the answer, as the spec documents it.
-    let impatient = aioz::Client::builder(
-        document.aioz.base_url.as_str(),
-        aioz::Credentials::bearer(account.token.expose()).unwrap(),
-    )
-    .retry(RetryPolicy::none())
-    .build()
-    .unwrap();
+    let impatient = aioz_client(&document, account.token.expose(), RetryPolicy::none());
     control
         .create_fault()
         .body(fault(json!({"operation": "get_live_stream_key", "action": "respond",
@@ -161,13 +159,7 @@ async fn a_fault_closes_the_connection_or_delays_the_answer() {
     let controls = running.controls();
     let document = running.credentials();
     let token = document.aioz.accounts[0].token.expose().to_owned();
-    let keys = aioz::Client::builder(
-        document.aioz.base_url.as_str(),
-        aioz::Credentials::bearer(token).unwrap(),
-    )
-    .retry(RetryPolicy::none())
-    .build()
-    .unwrap();
+    let keys = aioz_client(&document, &token, RetryPolicy::none());
     controls
         .create_fault(fault(json!({"operation": "list_live_stream_keys", "action": "close"})))
         .unwrap();
@@ -196,17 +188,9 @@ async fn a_reset_goes_back_to_a_fresh_start() {
     let running =
         Emulator::start(&Config { db: ":memory:".into(), ..Config::default() }).await.unwrap();
     let document = running.credentials();
-    let aioz_client = |token: &str| {
-        aioz::Client::builder(
-            document.aioz.base_url.as_str(),
-            aioz::Credentials::bearer(token).unwrap(),
-        )
-        .retry(RetryPolicy::none())
-        .build()
-        .unwrap()
-    };
+
     let old_token = document.aioz.accounts[0].token.expose().to_owned();
-    let keys = aioz_client(&old_token);
+    let keys = aioz_client(&document, &old_token, RetryPolicy::none());
     let body = aioz::types::CreateLiveStreamKeyRequest::builder().name("before the reset");
     keys.create_live_stream_key().body(body).send().await.unwrap();
     let storm = storm::Client::builder(
@@ -248,7 +232,11 @@ async fn a_reset_goes_back_to_a_fresh_start() {
     assert_eq!(renewed.aioz.accounts[0].user_id, document.aioz.accounts[0].user_id);
     let refused = keys.list_live_stream_keys().send().await.unwrap_err();
     assert!(matches!(refused, aioz::Error::Unauthorized(_)), "{refused:?}");
-    aioz_client(&new_token).list_live_stream_keys().send().await.unwrap();
+    aioz_client(&document, &new_token, RetryPolicy::none())
+        .list_live_stream_keys()
+        .send()
+        .await
+        .unwrap();
     let refused = storm.get_application_settings().app_name("live").send().await.unwrap_err();
     assert!(matches!(refused, storm::Error::Unauthorized(_)), "{refused:?}");
     assert_eq!(running.credentials().storm.api_key.expose(), renewed.storm.api_key.expose());
@@ -283,13 +271,8 @@ async fn a_reset_during_traffic_keeps_what_came_after_it() {
     let config = Config { db: dir.join("db.sqlite"), ..Config::default() };
     let running = Emulator::start(&config).await.unwrap();
     let document = running.credentials();
-    let keys = aioz::Client::builder(
-        document.aioz.base_url.as_str(),
-        aioz::Credentials::bearer(document.aioz.accounts[0].token.expose()).unwrap(),
-    )
-    .retry(RetryPolicy::none())
-    .build()
-    .unwrap();
+    let keys =
+        aioz_client(&document, document.aioz.accounts[0].token.expose(), RetryPolicy::none());
     let create = |name: String| {
         let keys = keys.clone();
         async move {
