@@ -19,14 +19,13 @@ use crate::support::ParameterShape;
 /// `operationId` in PascalCase) and the parameter's field name.
 pub type ClientParameterTypes = BTreeMap<(String, String), String>;
 
-/// The server code of the API `api`, from its spec without the validation-only rules. Integer
-/// parameters take the type the client's builder takes for them (`client`).
+/// The server code of the API `api`, from its spec read into `model` (without the validation-only
+/// rules). Integer parameters take the type the client's builder takes for them (`client`).
 pub fn generate(
-    document: &openapiv3::OpenAPI,
+    mut model: model::ApiModel,
     api: &Api,
     client: &ClientParameterTypes,
 ) -> Result<syn::File> {
-    let mut model = model::read(document)?;
     for operation in &mut model.operations {
         let builder = operation.id.to_pascal_case();
         for parameter in &mut operation.parameters {
