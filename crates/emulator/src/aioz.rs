@@ -71,7 +71,7 @@ impl Aioz {
     /// `authenticate` ask before a body is read, so an unknown caller is answered 401 without
     /// learning about bodies.
     pub(crate) fn check(&self, credentials: &Credentials) -> Result<(), Rejection> {
-        match self.account(credentials) {
+        match self.account_id(credentials) {
             Some(_) => Ok(()),
             None => Err(Rejection::unauthorized("invalid credentials")),
         }
@@ -87,14 +87,9 @@ impl Aioz {
         self.windows.clear();
     }
 
-    /// The user id of the account the credentials identify, for the journal and faults.
+    /// The user id of the account the credentials identify (for the requests and for the journal
+    /// and faults). Secrets are compared in constant time; a public key is not a secret.
     pub(crate) fn account_id(&self, credentials: &Credentials) -> Option<String> {
-        self.account(credentials)
-    }
-
-    /// The user id of the account the credentials identify. Secrets are compared in constant time;
-    /// a public key is not a secret.
-    fn account(&self, credentials: &Credentials) -> Option<String> {
         let same = streamspec_ingest_auth::secrets_match;
         let accounts =
             self.accounts.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
@@ -116,7 +111,7 @@ impl Aioz {
 
     /// The account the credentials identify, and the rate-limit headers after counting this request.
     fn admit(&self, credentials: &Credentials) -> Result<(String, ResponseHeaders), Refusal> {
-        let Some(account) = self.account(credentials) else {
+        let Some(account) = self.account_id(credentials) else {
             return Err(Refusal::Unauthorized(self.headers(u32::MAX, Duration::from_secs(60))));
         };
         let (counted, used, reset) = self.windows.count(account.clone(), self.limit);

@@ -245,6 +245,12 @@ fn random() -> String {
 
 /// Where the database keeps the key Storm's tokens are signed with.
 pub(crate) const JWT_SECRET: &str = "storm.jwt_secret";
+// Where the database keeps each generated credential.
+const AIOZ_PUBLIC_KEY: &str = "aioz.dev.public_key";
+const AIOZ_SECRET_KEY: &str = "aioz.dev.secret_key";
+const AIOZ_TOKEN: &str = "aioz.dev.token";
+const STORM_PASSWORD: &str = "storm.admin.password";
+const STORM_API_KEY: &str = "storm.api_key";
 
 fn public_key() -> String {
     format!("pk_dev_{}", &random()[..16])
@@ -267,11 +273,11 @@ pub(crate) fn jwt_secret() -> String {
 /// regenerates them stores them (the AIOZ account keeps its id).
 pub(crate) fn regenerated() -> Vec<(String, String)> {
     [
-        ("aioz.dev.public_key", public_key()),
-        ("aioz.dev.secret_key", secret_key()),
-        ("aioz.dev.token", token()),
-        ("storm.admin.password", random()),
-        ("storm.api_key", random()),
+        (AIOZ_PUBLIC_KEY, public_key()),
+        (AIOZ_SECRET_KEY, secret_key()),
+        (AIOZ_TOKEN, token()),
+        (STORM_PASSWORD, random()),
+        (STORM_API_KEY, random()),
         (JWT_SECRET, jwt_secret()),
     ]
     .into_iter()
@@ -284,9 +290,9 @@ pub fn credentials(config: &Config, store: &dyn Storage) -> Result<crate::Creden
     let aioz_accounts = if config.aioz_accounts.is_empty() {
         vec![AiozAccount {
             user_id: remembered(store, "aioz.dev.user_id", || uuid::Uuid::new_v4().to_string())?,
-            public_key: remembered(store, "aioz.dev.public_key", public_key)?,
-            secret_key: remembered(store, "aioz.dev.secret_key", secret_key)?,
-            token: remembered(store, "aioz.dev.token", token)?,
+            public_key: remembered(store, AIOZ_PUBLIC_KEY, public_key)?,
+            secret_key: remembered(store, AIOZ_SECRET_KEY, secret_key)?,
+            token: remembered(store, AIOZ_TOKEN, token)?,
         }]
     } else {
         config.aioz_accounts.clone()
@@ -294,7 +300,7 @@ pub fn credentials(config: &Config, store: &dyn Storage) -> Result<crate::Creden
     let storm_users = if config.storm.users.is_empty() {
         vec![StormUser {
             username: "admin".to_owned(),
-            password: remembered(store, "storm.admin.password", random)?,
+            password: remembered(store, STORM_PASSWORD, random)?,
         }]
     } else {
         config.storm.users.clone()
@@ -302,22 +308,22 @@ pub fn credentials(config: &Config, store: &dyn Storage) -> Result<crate::Creden
     let storm_api_key = match &config.storm.api_key {
         Some(key) if key.len() >= 8 => key.clone(),
         Some(_) => anyhow::bail!("storm.api_key must be at least 8 characters, as Storm requires"),
-        None => remembered(store, "storm.api_key", random)?,
+        None => remembered(store, STORM_API_KEY, random)?,
     };
     let stored = |name: &str| store.setting(name).map(|value| value.is_some());
     let mut set_aside = Vec::new();
-    if !config.aioz_accounts.is_empty() && stored("aioz.dev.token")? {
+    if !config.aioz_accounts.is_empty() && stored(AIOZ_TOKEN)? {
         set_aside.push(
             "the generated AIOZ account stored in this database is set aside for `aioz_accounts`: its token gets 401, and its keys stay stored for when the configuration names no account".to_owned(),
         );
     }
-    if !config.storm.users.is_empty() && stored("storm.admin.password")? {
+    if !config.storm.users.is_empty() && stored(STORM_PASSWORD)? {
         set_aside.push(
             "the generated Storm `admin` stored in this database is set aside for `storm.users`"
                 .to_owned(),
         );
     }
-    if config.storm.api_key.is_some() && stored("storm.api_key")? {
+    if config.storm.api_key.is_some() && stored(STORM_API_KEY)? {
         set_aside.push(
             "the generated Storm API key stored in this database is set aside for `storm.api_key`"
                 .to_owned(),
@@ -325,6 +331,6 @@ pub fn credentials(config: &Config, store: &dyn Storage) -> Result<crate::Creden
     }
     // New at every start: it guards the control operations of a listener off loopback, and printing
     // it at start is how its holder learns it.
-    let control_token = uuid::Uuid::new_v4().simple().to_string();
+    let control_token = random();
     Ok(crate::Credentials { aioz_accounts, storm_users, storm_api_key, control_token, set_aside })
 }

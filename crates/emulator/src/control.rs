@@ -57,12 +57,21 @@ pub(crate) fn closed() -> axum::response::Response {
     response
 }
 
-/// The journal's name of an API.
+/// The spec's name of an API (the journal's `api`, `get_spec`'s parameter).
 pub(crate) fn api_name(api: Api) -> ApiName {
     match api {
         Api::Aioz => ApiName::Aioz,
         Api::Storm => ApiName::Storm,
         Api::Emulator => ApiName::Emulator,
+    }
+}
+
+/// The API of a spec's name: [`api_name`] the other way.
+pub(crate) fn api_of(name: ApiName) -> Api {
+    match name {
+        ApiName::Aioz => Api::Aioz,
+        ApiName::Storm => Api::Storm,
+        ApiName::Emulator => Api::Emulator,
     }
 }
 
@@ -103,9 +112,10 @@ impl Control {
     /// on a loopback address (a local test fixture), else only with the control token.
     pub(crate) fn admits(&self, token: Option<&str>) -> bool {
         let local = self.listeners().iter().all(|address| address.ip().is_loopback());
+        let credentials = self.credentials.read().unwrap_or_else(|poisoned| poisoned.into_inner());
         local
             || token.is_some_and(|token| {
-                streamspec_ingest_auth::secrets_match(token, &self.current().control_token)
+                streamspec_ingest_auth::secrets_match(token, &credentials.control_token)
             })
     }
 

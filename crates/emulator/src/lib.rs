@@ -513,11 +513,10 @@ impl Front {
             let token =
                 request.headers().get(CONTROL_TOKEN_HEADER).and_then(|value| value.to_str().ok());
             if !self.fixture.control.admits(token) {
-                let message = format!(
-                    "this listener is not a loopback address: send the control token the emulator printed at start in `{CONTROL_TOKEN_HEADER}`"
-                );
+                // The header as the spec and the banner spell it.
+                let message = "this listener is not a loopback address: send the control token the emulator printed at start in `X-Emulator-Token`";
                 return Some(
-                    Api::Emulator.error_response(axum::http::StatusCode::UNAUTHORIZED, &message),
+                    Api::Emulator.error_response(axum::http::StatusCode::UNAUTHORIZED, message),
                 );
             }
         }
@@ -644,14 +643,21 @@ fn too_many(api: Api, message: &str, reset: Duration) -> Response {
 mod tests {
     use super::*;
 
-    async fn status_of(emulator: &Emulator, path: &str, token: Option<&str>) -> u16 {
+    async fn answer_of(emulator: &Emulator, path: &str, token: Option<&str>) -> (u16, String) {
         use tower::ServiceExt;
         let mut request = axum::http::Request::get(path);
         if let Some(token) = token {
             request = request.header(CONTROL_TOKEN_HEADER, token);
         }
         let request = request.body(axum::body::Body::empty()).unwrap();
-        emulator.router.clone().oneshot(request).await.unwrap().status().as_u16()
+        let response = emulator.router.clone().oneshot(request).await.unwrap();
+        let status = response.status().as_u16();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        (status, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    async fn status_of(emulator: &Emulator, path: &str, token: Option<&str>) -> u16 {
+        answer_of(emulator, path, token).await.0
     }
 
     /// On a loopback listener anyone calls the control operations; once a listener is on another
@@ -667,7 +673,11 @@ mod tests {
         assert_eq!(status_of(&emulator, "/_emulator/credentials", None).await, 200);
 
         emulator.fixture.control.bound("192.0.2.1:8080".parse().unwrap());
-        for path in ["/_emulator/health", "/_emulator/credentials"] {
+        let (status, body) = answer_of(&emulator, "/_emulator/credentials", None).await;
+        assert_eq!(status, 401);
+        let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert!(body["message"].as_str().unwrap().contains("X-Emulator-Token"), "{body}");
+        for path in ["/_emulator/health", "/_emulator/credentials", "/_emulator/journal"] {
             assert_eq!(status_of(&emulator, path, None).await, 401, "{path}");
             assert_eq!(status_of(&emulator, path, Some("guess")).await, 401, "{path}");
             assert_eq!(status_of(&emulator, path, Some(&token)).await, 200, "{path}");

@@ -166,8 +166,7 @@ fn print_banner(
     if !address.ip().is_loopback() {
         writeln!(
             out,
-            "  not a loopback address: send {}: {}",
-            streamspec_emulator::CONTROL_TOKEN_HEADER,
+            "  not a loopback address: send X-Emulator-Token: {}",
             credentials.control_token
         )?;
     }

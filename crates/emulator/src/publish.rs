@@ -180,11 +180,7 @@ impl EmulatorApi for Publishing {
     }
 
     async fn get_spec(&self, input: GetSpecInput) -> Result<GetSpecResponse, HandlerError> {
-        let api = match input.api {
-            types::ApiName::Aioz => streamspec_conformance::Api::Aioz,
-            types::ApiName::Storm => streamspec_conformance::Api::Storm,
-            types::ApiName::Emulator => streamspec_conformance::Api::Emulator,
-        };
+        let api = crate::control::api_of(input.api);
         let document = serde_json::from_str(streamspec_conformance::openapi(api))
             .map_err(HandlerError::internal)?;
         Ok(GetSpecResponse::Ok(types::OpenApiDocument(document)))

@@ -140,6 +140,9 @@ impl<T> Future for Write<T> {
     }
 }
 
+/// Keeps `?2` under the name `?1`, replacing what was kept.
+const SET_SETTING: &str = "INSERT INTO settings (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET value = ?2";
+
 /// Each entry moves the schema one version up; the database remembers its version in `user_version`.
 const MIGRATIONS: &[&str] = &[
     "CREATE TABLE live_stream_keys (
@@ -691,10 +694,7 @@ impl Storage for Sqlite {
 
     fn set_setting(&self, name: &str, value: &str) -> Write<()> {
         let (name, value) = (name.to_owned(), value.to_owned());
-        self.with(move |c| {
-            c.execute("INSERT INTO settings (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET value = ?2", params![name, value])
-                .map(|_| ())
-        })
+        self.with(move |c| c.execute(SET_SETTING, params![name, value]).map(|_| ()))
     }
 
     fn reset(
@@ -713,7 +713,7 @@ impl Storage for Sqlite {
                 )?;
             }
             for (name, value) in &settings {
-                c.execute("INSERT INTO settings (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO UPDATE SET value = ?2", params![name, value])?;
+                c.execute(SET_SETTING, params![name, value])?;
             }
             Ok(())
         })

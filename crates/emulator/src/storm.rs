@@ -48,6 +48,13 @@ impl StormAuth {
             decoding: DecodingKey::from_secret(secret.as_bytes()),
         }
     }
+
+    /// The user a token names, if it is signed with this key and has not expired.
+    fn user_of(&self, token: &str) -> Option<String> {
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &Validation::default())
+            .ok()
+            .map(|decoded| decoded.claims.sub)
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -73,7 +80,6 @@ fn meta() -> Meta {
     Meta::new(0, Utc::now().timestamp_millis())
 }
 
-/// A new application's ingest settings: everything allowed, no authorization.
 /// The application a first start creates (and a reset creates again): `live`, of type `mono`, with
 /// its ingest settings as JSON.
 pub(crate) fn first_application() -> anyhow::Result<(String, String, Option<String>)> {
@@ -81,6 +87,7 @@ pub(crate) fn first_application() -> anyhow::Result<(String, String, Option<Stri
     Ok(("live".to_owned(), "mono".to_owned(), Some(ingest)))
 }
 
+/// A new application's ingest settings: everything allowed, no authorization.
 fn default_ingest() -> IngestSettingsAttributes {
     let mut settings = IngestSettingsAttributes::new();
     settings.allow_stream_ingest = Some(true);
@@ -217,13 +224,7 @@ impl Storm {
     /// faults.
     pub(crate) fn account_id(&self, credentials: &Credentials) -> Option<String> {
         match credentials {
-            Credentials::BearerAuth { token } => jsonwebtoken::decode::<Claims>(
-                token.expose(),
-                &self.auth().decoding,
-                &Validation::default(),
-            )
-            .ok()
-            .map(|decoded| decoded.claims.sub),
+            Credentials::BearerAuth { token } => self.auth().user_of(token.expose()),
             Credentials::ApiKeyAuth { .. } => Some("api-key".to_owned()),
         }
     }
@@ -232,18 +233,11 @@ impl Storm {
     fn authorized(&self, credentials: &Credentials) -> bool {
         let auth = self.auth();
         match credentials {
-            Credentials::BearerAuth { token } => {
-                jsonwebtoken::decode::<Claims>(
-                    token.expose(),
-                    &auth.decoding,
-                    &Validation::default(),
-                )
-                .is_ok_and(|decoded| {
-                    // A token outlives nothing: once its user is gone from the configuration,
-                    // it is refused, though its signature is still good.
-                    auth.users.iter().any(|user| user.username == decoded.claims.sub)
-                })
-            }
+            Credentials::BearerAuth { token } => auth.user_of(token.expose()).is_some_and(|user| {
+                // A token outlives nothing: once its user is gone from the configuration, it is
+                // refused, though its signature is still good.
+                auth.users.iter().any(|known| known.username == user)
+            }),
             Credentials::ApiKeyAuth { x_api_key } => {
                 streamspec_ingest_auth::secrets_match(x_api_key.expose(), &auth.api_key)
             }

@@ -149,6 +149,13 @@ async fn a_fault_the_spec_does_not_document_is_a_400() {
         .unwrap_err();
     let emulator::Error::BadRequest(answer) = &refused else { panic!("{refused:?}") };
     assert_eq!(answer.body().message, "`status`: value is not one of 400, 401, 429, 500 or 503");
+
+    // The journal's `since` is an RFC 3339 time, or the 400 says what it must be.
+    let url = format!("{}/_emulator/journal?since=yesterday", running.url());
+    let answer = reqwest::get(url).await.unwrap();
+    assert_eq!(answer.status().as_u16(), 400);
+    let body: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(body["message"], "query parameter `since`: `yesterday` is not an RFC 3339 time");
 }
 
 /// `close` closes the connection unanswered; `delay` answers late, as usual.
