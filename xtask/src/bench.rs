@@ -398,7 +398,7 @@ fn start_emulator(root: &Path, dir: &Path, validate: bool) -> Result<(Child, Soc
     )?;
     let binary = root.join("target/release/streamspec-emulator");
     let mut child = Command::new(&binary)
-        .args(["--listen", "127.0.0.1:0", "--db"])
+        .args(["--listen", "127.0.0.1:0", "--no-rtmp", "--db"])
         .arg(dir.join(format!("emulator-{name}.sqlite")))
         .arg("--config")
         .arg(&config)

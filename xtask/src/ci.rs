@@ -48,7 +48,7 @@ pub fn run() -> Result<bool> {
             .context("running cargo doc")?;
         check_status("cargo doc", status)
     })?;
-    step("tools the tests run (curl)", || ensure_package("curl", "curl"))?;
+    step("tools the tests run (curl, ffmpeg)", || ensure_tools(&TOOLS))?;
     step("cargo test", || cargo(&["test", "--workspace", "--locked"]))?;
     step("fuzz inputs replayed", || {
         // The fuzz crate is its own workspace; it shares `target/` so the project's crates build once.
@@ -70,27 +70,54 @@ pub fn run() -> Result<bool> {
     Ok(true)
 }
 
-/// Makes `command` available: as it is, or from Debian's `package` when CI runs as root with
-/// `apt-get` (a fresh CI machine); otherwise fails naming the package to install.
-fn ensure_package(command: &str, package: &str) -> Result<()> {
-    let found = |command: &str| {
+/// A command the tests run: how to ask it its version, and the Debian package that has it.
+struct Tool {
+    command: &'static str,
+    version: &'static str,
+    package: &'static str,
+}
+
+/// What the tests run besides cargo: curl (the README's CI script) and ffmpeg (a real encoder).
+const TOOLS: [Tool; 2] = [
+    Tool { command: "curl", version: "--version", package: "curl" },
+    Tool { command: "ffmpeg", version: "-version", package: "ffmpeg" },
+];
+
+/// Makes every tool available: as it is, or from Debian's packages when CI runs as root with
+/// `apt-get` (a fresh CI machine); otherwise fails naming the packages to install.
+fn ensure_tools(tools: &[Tool]) -> Result<()> {
+    let found = |command: &str, version: &str| {
         Command::new(command)
-            .arg("--version")
+            .arg(version)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .status()
             .is_ok_and(|status| status.success())
     };
-    if found(command) {
+    let missing: Vec<&str> = tools
+        .iter()
+        .filter(|tool| !found(tool.command, tool.version))
+        .map(|tool| tool.package)
+        .collect();
+    if missing.is_empty() {
         return Ok(());
     }
     let root =
         Command::new("id").arg("-u").output().is_ok_and(|out| out.stdout.trim_ascii() == b"0");
-    if !root || !found("apt-get") {
-        bail!("`{command}` is not installed; on Debian or Ubuntu: `apt-get install {package}`");
+    if !root || !found("apt-get", "--version") {
+        bail!(
+            "{} not installed; on Debian or Ubuntu: `apt-get install {}`",
+            missing.join(", "),
+            missing.join(" ")
+        );
     }
     run_command(Command::new("apt-get").arg("update"))?;
-    run_command(Command::new("apt-get").args(["install", "-y", "--no-install-recommends", package]))
+    run_command(
+        Command::new("apt-get")
+            .args(["install", "-y", "--no-install-recommends"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )
 }
 
 fn step(name: &str, action: impl FnOnce() -> Result<()>) -> Result<()> {
@@ -127,7 +154,7 @@ fn schemathesis(root: &Path) -> Result<()> {
     cargo(&["build", "--locked", "-p", "streamspec-emulator"])?;
     let binary = root.join("target").join("debug").join("streamspec-emulator");
     let mut emulator = Command::new(&binary)
-        .args(["--listen", "127.0.0.1:0", "--db", ":memory:", "--debug"])
+        .args(["--listen", "127.0.0.1:0", "--no-rtmp", "--db", ":memory:", "--debug"])
         .env("STREAMSPEC_LOG", "warn")
         .stdout(std::process::Stdio::piped())
         .spawn()

@@ -5,9 +5,12 @@
 //! - `cargo xtask lint --breaking [--base REV]`: lists what a spec edit breaks (see [`breaking`]).
 //! - `cargo xtask fuzz --seconds N`: runs every fuzz target for N seconds (see [`fuzz`]).
 //! - `cargo xtask bench [--seconds N] [--rounds R]`: a load run on loopback, with Prism for comparison (see [`mod@bench`]).
+//! - `cargo xtask bench ingest [--seconds N] [--publishers A,B,C]`: RTMP publishers against the
+//!   emulator and nginx-rtmp (see [`bench_ingest`]).
 //! - `cargo xtask ci`: everything CI runs, in order; what `.ci/run` calls.
 
 mod bench;
+mod bench_ingest;
 mod breaking;
 mod ci;
 mod fuzz;
@@ -39,6 +42,11 @@ commands:
           build in release, load the emulator (validation on and off) and Prism's mock with wrk, N
           seconds per workload and server (default 5), R rounds (default 3), and print one table of
           the medians
+  bench ingest [--seconds N] [--publishers A,B,C]
+          build in release; A, B and C RTMP publishers at once (default 50,200,500), each sending
+          2 Mbit/s of FLV tags for N seconds (default 30), against the emulator and nginx-rtmp
+          (needs ffmpeg, nginx and libnginx-mod-rtmp); one table: publishers held, CPU per GB,
+          connect-to-accepted latency
   ci      run every check CI runs: fmt, clippy, lint, the outside OpenAPI validator, doc, tests
 ";
 
@@ -72,6 +80,10 @@ fn main() -> ExitCode {
         ["lint", "--breaking", "--base", base] => breaking::run(Some(base)),
         ["fuzz", "--seconds", seconds] => match parse_seconds(seconds) {
             Some(seconds) => fuzz::run(seconds),
+            None => return ExitCode::from(2),
+        },
+        ["bench", "ingest", options @ ..] => match ingest_options(options) {
+            Some((seconds, publishers)) => bench_ingest::run(seconds, &publishers),
             None => return ExitCode::from(2),
         },
         ["bench", options @ ..] => match bench_options(options) {
@@ -128,6 +140,37 @@ fn bench_options(options: &[&str]) -> Option<(u64, usize)> {
         }
     }
     Some((seconds, rounds))
+}
+
+/// `bench ingest`'s `--seconds N` (default 30) and `--publishers A,B,C` (default 50,200,500);
+/// `None` after saying what is wrong.
+fn ingest_options(options: &[&str]) -> Option<(u64, Vec<usize>)> {
+    let (mut seconds, mut publishers) = (30, vec![50, 200, 500]);
+    for pair in options.chunks(2) {
+        match pair {
+            ["--seconds", text] => seconds = parse_seconds(text)?,
+            ["--publishers", text] => {
+                let counts: Option<Vec<usize>> = text
+                    .split(',')
+                    .map(|count| count.trim().parse().ok().filter(|count| *count > 0))
+                    .collect();
+                match counts {
+                    Some(counts) if !counts.is_empty() => publishers = counts,
+                    _ => {
+                        eprintln!(
+                            "--publishers takes counts above 0 separated by commas, not `{text}`"
+                        );
+                        return None;
+                    }
+                }
+            }
+            _ => {
+                eprint!("{USAGE}");
+                return None;
+            }
+        }
+    }
+    Some((seconds, publishers))
 }
 
 static ROOT: OnceLock<PathBuf> = OnceLock::new();

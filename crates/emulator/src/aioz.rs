@@ -21,7 +21,10 @@ pub struct Aioz {
     store: Arc<dyn Storage>,
     /// Replaced whole when a reset regenerates the credentials.
     accounts: RwLock<Arc<Vec<AiozAccount>>>,
-    ingest_base_url: String,
+    /// Where keys' `rtmp_url` comes from.
+    control: Arc<crate::control::Control>,
+    /// Deleting a key ends its live session.
+    sessions: Arc<crate::sessions::LiveSessions>,
     limit: u32,
     windows: MinuteWindows<String>,
     max_name_bytes: usize,
@@ -56,11 +59,18 @@ macro_rules! admit {
 }
 
 impl Aioz {
-    pub fn new(store: Arc<dyn Storage>, credentials: &crate::Credentials, config: &Config) -> Self {
+    pub(crate) fn new(
+        store: Arc<dyn Storage>,
+        credentials: &crate::Credentials,
+        config: &Config,
+        control: Arc<crate::control::Control>,
+        sessions: Arc<crate::sessions::LiveSessions>,
+    ) -> Self {
         Self {
             store,
             accounts: RwLock::new(Arc::new(credentials.aioz_accounts.clone())),
-            ingest_base_url: config.ingest_base_url.clone(),
+            control,
+            sessions,
             limit: config.rate_limit_per_minute,
             max_name_bytes: config.max_name_bytes,
             windows: MinuteWindows::default(),
@@ -146,7 +156,7 @@ impl Aioz {
         key.user_id = Some(stored.account);
         key.name = Some(stored.name);
         key.stream_key = Some(stored.stream_key);
-        key.rtmp_url = Some(self.ingest_base_url.clone());
+        key.rtmp_url = Some(self.control.rtmp_url());
         key.save = Some(stored.save);
         key.type_ = Some(kind.into());
         key.created_at = Some(stored.created_at);
@@ -286,6 +296,8 @@ impl LiveStreamsApi for Aioz {
             .await
             .map_err(HandlerError::internal)?
         {
+            // An encoder publishing to the key is disconnected: the key no longer exists.
+            self.sessions.end_where(|session| session.live_stream_key_id == Some(input.id));
             let mut body = Deleted::new();
             body.status = Some(SUCCESS.to_owned());
             body.message = Some("Live stream key deleted successfully".to_owned());

@@ -5,7 +5,12 @@
 //! listen = "127.0.0.1:8080"
 //! threads = 2              # threads serving requests (default: one per core)
 //! db = "streamspec.sqlite"
-//! ingest_base_url = "rtmp://127.0.0.1:1935/live"
+//! rtmp = true             # the RTMP ingest listener; false for none
+//! rtmp_listen = "127.0.0.1:1935"
+//! # ingest_base_url = "rtmp://ingest.example:1935/live"  # keys' `rtmp_url` (default: the RTMP listener's)
+//! rtmp_max_connections = 1000       # RTMP connections at once; one more is closed at once
+//! rtmp_publish_timeout_secs = 10    # from connecting to an accepted publish, handshake included
+//! rtmp_idle_timeout_secs = 30       # an accepted publisher silent this long is disconnected
 //! rate_limit_per_minute = 600
 //! publish_attempts_per_minute = 600  # publish attempts per client address; more are answered 429
 //! login_attempts_per_minute = 5       # Storm logins per client address, as Storm allows; more are 429
@@ -58,8 +63,21 @@ pub struct Config {
     pub threads: Option<NonZeroUsize>,
     /// The SQLite database; `:memory:` for a throwaway run.
     pub db: PathBuf,
-    /// The `rtmp_url` of every live stream key.
-    pub ingest_base_url: String,
+    /// Whether to listen for RTMP publishers.
+    pub rtmp: bool,
+    /// Where the RTMP listener binds.
+    pub rtmp_listen: SocketAddr,
+    /// The `rtmp_url` of every live stream key; by default `rtmp://<RTMP listener>/live`, the
+    /// bound address (so a listener on port 0 gives URLs that work). Set it when encoders reach the
+    /// emulator by another name; its last path segment is the application AIOZ's publishes use.
+    pub ingest_base_url: Option<String>,
+    /// How many RTMP connections may be open at once; one more is closed at once.
+    pub rtmp_max_connections: usize,
+    /// How long an RTMP connection has from its start until its publish is accepted, the handshake
+    /// included; a connection that never publishes is closed then.
+    pub rtmp_publish_timeout_secs: u64,
+    /// How long an accepted RTMP publisher may send nothing before it is disconnected.
+    pub rtmp_idle_timeout_secs: u64,
     /// Requests per minute per AIOZ account before 429.
     pub rate_limit_per_minute: u32,
     /// Publish attempts per minute per client address before 429.
@@ -101,7 +119,12 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             threads: None,
             db: PathBuf::from("streamspec.sqlite"),
-            ingest_base_url: "rtmp://127.0.0.1:1935/live".to_owned(),
+            rtmp: true,
+            rtmp_listen: SocketAddr::from(([127, 0, 0, 1], 1935)),
+            ingest_base_url: None,
+            rtmp_max_connections: 1000,
+            rtmp_publish_timeout_secs: 10,
+            rtmp_idle_timeout_secs: 30,
             rate_limit_per_minute: 600,
             publish_attempts_per_minute: 600,
             login_attempts_per_minute: 5,

@@ -75,16 +75,31 @@ pub(crate) fn api_of(name: ApiName) -> Api {
     }
 }
 
-/// What health and credentials answer: the credentials and the bound listeners.
+/// What health and credentials answer: the credentials and the bound listeners; and the RTMP
+/// ingest URL that live stream keys carry.
 #[derive(Debug)]
 pub(crate) struct Control {
     credentials: RwLock<Credentials>,
     listeners: RwLock<Vec<SocketAddr>>,
+    rtmp: RwLock<Option<SocketAddr>>,
+    /// `ingest_base_url` when configured; else the URL follows the RTMP listener.
+    ingest_base_url: Option<String>,
+    /// Where the RTMP listener is configured to bind, for the URL before it is bound.
+    rtmp_listen: SocketAddr,
 }
 
+/// The application AIOZ's keys publish to: the last segment of their `rtmp_url`.
+pub(crate) const AIOZ_APPLICATION: &str = "live";
+
 impl Control {
-    pub(crate) fn new(credentials: Credentials) -> Self {
-        Self { credentials: RwLock::new(credentials), listeners: RwLock::default() }
+    pub(crate) fn new(credentials: Credentials, config: &Config) -> Self {
+        Self {
+            credentials: RwLock::new(credentials),
+            listeners: RwLock::default(),
+            rtmp: RwLock::default(),
+            ingest_base_url: config.ingest_base_url.clone(),
+            rtmp_listen: config.rtmp_listen,
+        }
     }
 
     /// Records a bound HTTP listener (once); health answers it from then on.
@@ -92,6 +107,37 @@ impl Control {
         let mut listeners = self.listeners.write().unwrap_or_else(|poisoned| poisoned.into_inner());
         if !listeners.contains(&address) {
             listeners.push(address);
+        }
+    }
+
+    /// Records the bound RTMP listener: health answers it, and keys' `rtmp_url` names it.
+    pub(crate) fn bound_rtmp(&self, address: SocketAddr) {
+        *self.rtmp.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(address);
+    }
+
+    fn rtmp_address(&self) -> Option<SocketAddr> {
+        *self.rtmp.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The `rtmp_url` of every live stream key: `ingest_base_url` when configured, else
+    /// `rtmp://<RTMP listener>/live`.
+    pub(crate) fn rtmp_url(&self) -> String {
+        match &self.ingest_base_url {
+            Some(url) => url.clone(),
+            None => {
+                let address = self.rtmp_address().unwrap_or(self.rtmp_listen);
+                format!("rtmp://{address}/{AIOZ_APPLICATION}")
+            }
+        }
+    }
+
+    /// The RTMP application AIOZ's publishes go to: the `rtmp_url`'s last path segment.
+    pub(crate) fn aioz_application(&self) -> String {
+        match &self.ingest_base_url {
+            Some(url) => {
+                url.trim_end_matches('/').rsplit('/').next().unwrap_or_default().to_owned()
+            }
+            None => AIOZ_APPLICATION.to_owned(),
         }
     }
 
@@ -130,6 +176,13 @@ impl Control {
                     format!("http://{address}"),
                 )
             })
+            .chain(self.rtmp_address().map(|address| {
+                Listener::new(
+                    address.to_string(),
+                    ListenerProtocol::Rtmp,
+                    format!("rtmp://{address}"),
+                )
+            }))
             .collect();
         Health::new(listeners, HealthStatus::Ready, env!("CARGO_PKG_VERSION").to_owned())
     }
@@ -388,6 +441,7 @@ pub(crate) struct Fixture {
     pub authorizer: Arc<Authorizer>,
     pub aioz: Arc<crate::aioz::Aioz>,
     pub storm: Arc<crate::storm::Storm>,
+    pub sessions: Arc<crate::sessions::LiveSessions>,
     pub login_limit: Arc<MinuteWindows<IpAddr>>,
     pub publish_limit: Arc<MinuteWindows<IpAddr>>,
     pub config: Config,
@@ -416,6 +470,8 @@ impl Fixture {
             .map(|(_, value)| value.clone());
         self.store.reset(vec![crate::storm::first_application()?], settings).await?;
         self.authorizer.end_all_sessions();
+        // Every encoder is disconnected.
+        self.sessions.end_where(|_| true);
         self.login_limit.clear();
         self.publish_limit.clear();
         self.faults.clear();

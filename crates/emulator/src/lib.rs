@@ -4,6 +4,58 @@
 //! decided by `streamspec-ingest-auth` under the ingest settings set through the REST API.
 //!
 //! Run it with `cargo run --release -p streamspec-emulator`; embed it in a test with [`Emulator`].
+//!
+//! # RTMP ingest
+//!
+//! The emulator is an RTMP ingest point too (`rtmp_listen`, default `127.0.0.1:1935`; the binary's
+//! `--rtmp-listen`, `--no-rtmp`): an encoder publishes to it, and the publish is decided as the API
+//! it belongs to decides it. Every accepted publisher is a session (`GET /_emulator/sessions`,
+//! [`Controls::sessions`]) that counts bytes, audio and video messages and key frames, and names the
+//! codecs, size and frame rate its metadata gives.
+//!
+//! - **Which API.** One rule: a publish to AIOZ's application (`live`, the last segment of every
+//!   key's `rtmp_url`) whose stream key is a UUID, the form of every AIOZ `stream_key`, is AIOZ's;
+//!   every other publish is Storm's, to the application its URL names. So Storm's default `live`
+//!   application and AIOZ's keys share a URL without ambiguity; a Storm stream key that is a UUID
+//!   must be published to another application.
+//! - **AIOZ.** A key's `rtmp_url` is `rtmp://<RTMP listener>/live` (the bound address, so port 0
+//!   works), or `ingest_base_url` when set; an encoder publishes to `<rtmp_url>/<stream_key>`. The
+//!   publish is accepted while a key with that `stream_key` exists, of any account. A second
+//!   publisher of the same key replaces the first, whose connection is closed (an encoder that
+//!   reconnects after a network failure gets its key back at once). Deleting the key disconnects
+//!   its encoder.
+//! - **Storm.** `rtmp://<RTMP listener>/<application>/<stream key>` is decided by
+//!   `streamspec-ingest-auth` under the application's ingest settings, by the same function as the
+//!   `publish` operation, so both decide alike for the same attempt. The publisher presents
+//!   credentials as query parameters of the stream name (`cam-1?username=u&password=p`) or of the
+//!   application in the connect URL (`rtmp://host/live?token=t/cam-1`), the stream name's winning:
+//!   `username` with `password`, `token`, or `secret` (a managed stream's secret), percent-encoded
+//!   as in a URL query. Two kinds at once, a username without its password, or an empty value are
+//!   refused. The query is never part of the stream key, and never logged. `allowStreamOverwrite`
+//!   replaces the live publisher (closing its connection) or refuses the new one; with
+//!   `autoStreamPublish` off the session is accepted unpublished (`published: false`). Deleting the
+//!   application disconnects its publishers.
+//! - **A refusal** answers the `publish` command with an error whose code is
+//!   `NetStream.Publish.BadName` and whose description is the reason (the `publish` operation's
+//!   `message`; ffmpeg prints it as `Server error: <description>`), then closes the connection.
+//!   `play` is refused with `NetStream.Play.Failed`: the emulator takes publishers only.
+//! - **Ending.** A disconnect, `end_session`, a replacing publisher, a deleted key or application,
+//!   and `reset` end the session; all but the first close the encoder's connection.
+//! - **Limits.** At most `rtmp_max_connections` (1,000) connections are open at once; one more is
+//!   closed at once. A connection must have its publish accepted within
+//!   `rtmp_publish_timeout_secs` (10) of its start, handshake included, and within
+//!   [`rtmp::MAX_BYTES_BEFORE_PUBLISH`] (64 KiB) of input; an accepted publisher silent for
+//!   `rtmp_idle_timeout_secs` (30) is disconnected, and so is one that does not read what the
+//!   emulator sends within 10 s. Publish attempts count against `publish_attempts_per_minute` per
+//!   address, as the `publish` operation's do. Until its publish is accepted a connection holds a
+//!   16 KiB read buffer and at most 64 KiB of input; an accepted publisher, a 64 KiB read buffer and
+//!   at most one RTMP message in progress (RTMP's largest is 16 MiB), and publishers are bounded by
+//!   the connection and session limits. Bytes that are not RTMP, and input that makes `rml_rtmp`
+//!   panic, close only their own connection.
+//! - **Reading.** An accepted publisher's input is read in batches: after a read that took all there
+//!   was, its connection rests 100 ms, and what arrived meanwhile is decoded at once. A session's
+//!   counters, and its end when the encoder disconnects, lag by that much at most; `end_session`
+//!   and a replacing publisher act at once.
 
 pub mod config;
 pub mod store;
@@ -13,6 +65,8 @@ mod client_io;
 mod connections;
 mod control;
 mod publish;
+pub mod rtmp;
+mod sessions;
 mod storm;
 mod threads;
 
@@ -76,6 +130,36 @@ pub struct Emulator {
     credentials: Credentials,
     fixture: Arc<control::Fixture>,
     limits: connections::ConnectionLimits,
+    ingest: Arc<rtmp::Ingest>,
+    /// Whether [`Emulator::start`] listens for RTMP too.
+    rtmp: bool,
+}
+
+/// The RTMP ingest listener of an [`Emulator`]: publishers of AIOZ keys and Storm applications.
+#[derive(Debug, Clone)]
+pub struct RtmpIngest(Arc<rtmp::Ingest>);
+
+impl RtmpIngest {
+    /// Accepts publishers on `listener` until `shutdown` completes, on the caller's runtime, then
+    /// disconnects them all: for embedding in a test.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> std::io::Result<()> {
+        self.0.serve(listener, shutdown).await
+    }
+
+    /// As [`RtmpIngest::serve`], with the connections on `threads` threads of their own, each on a
+    /// single-threaded runtime, as [`Emulator::serve_on_threads`] serves HTTP: what the binary runs.
+    pub async fn serve_on_threads(
+        self,
+        listener: tokio::net::TcpListener,
+        threads: std::num::NonZeroUsize,
+        shutdown: impl Future<Output = ()>,
+    ) -> std::io::Result<()> {
+        self.0.serve_on_threads(listener, threads, shutdown).await
+    }
 }
 
 impl Emulator {
@@ -106,19 +190,47 @@ impl Emulator {
             authorizer = authorizer.file_root(root);
         }
         let authorizer = Arc::new(authorizer.build()?);
-        let aioz = Arc::new(aioz::Aioz::new(store.clone(), &credentials, config));
-        let storm =
-            Arc::new(storm::Storm::new(store.clone(), authorizer.clone(), &credentials, config)?);
+        let control = Arc::new(control::Control::new(credentials.clone(), config));
+        let sessions = Arc::new(sessions::LiveSessions::default());
+        let publish_limit = Arc::new(MinuteWindows::default());
+        let aioz = Arc::new(aioz::Aioz::new(
+            store.clone(),
+            &credentials,
+            config,
+            control.clone(),
+            sessions.clone(),
+        ));
+        let storm = Arc::new(storm::Storm::new(
+            store.clone(),
+            authorizer.clone(),
+            sessions.clone(),
+            &credentials,
+            config,
+        )?);
+        let ingest = Arc::new(rtmp::Ingest::new(
+            store.clone(),
+            authorizer.clone(),
+            sessions.clone(),
+            control.clone(),
+            publish_limit.clone(),
+            rtmp::RtmpLimits {
+                max_connections: config.rtmp_max_connections.max(1),
+                publish_timeout: Duration::from_secs(config.rtmp_publish_timeout_secs),
+                idle_timeout: Duration::from_secs(config.rtmp_idle_timeout_secs),
+                attempts_per_minute: config.publish_attempts_per_minute,
+            },
+        ));
         let fixture = Arc::new(control::Fixture {
-            control: Arc::new(control::Control::new(credentials.clone())),
+            control,
             faults: control::Faults::default(),
             journal: control::Journal::new(config.journal_size),
             store: store.clone(),
             authorizer: authorizer.clone(),
             aioz: aioz.clone(),
             storm: storm.clone(),
+            sessions,
             login_limit: Arc::default(),
-            publish_limit: Arc::default(),
+            publish_limit,
             config: config.clone(),
         });
         let publishing =
@@ -180,7 +292,15 @@ impl Emulator {
             // Every request in flight has at most the request time limit left.
             shutdown_grace: Duration::from_secs(config.request_timeout_secs),
         };
-        Ok(Self { router, credentials, fixture, limits })
+        Ok(Self { router, credentials, fixture, limits, ingest, rtmp: config.rtmp })
+    }
+
+    /// The RTMP ingest listener bound at `address`, to serve beside the HTTP side (the binary and
+    /// [`Emulator::start`] do, unless `rtmp` is false). Keys' `rtmp_url` names `address` from now on
+    /// (unless `ingest_base_url` is set), and health lists it.
+    pub fn rtmp(&self, address: std::net::SocketAddr) -> RtmpIngest {
+        self.fixture.control.bound_rtmp(address);
+        RtmpIngest(self.ingest.clone())
     }
 
     /// The credentials to use, as at start (after a reset that regenerates them,
@@ -214,14 +334,32 @@ impl Emulator {
         let emulator = Self::new(config)?;
         let listener = tokio::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await?;
         let address = listener.local_addr()?;
-        // Recorded before the handle is answered: its credentials name this address at once.
+        // Recorded before the handle is answered: its credentials and keys name these addresses at once.
         emulator.fixture.control.bound(address);
+        let (stop, stopped) = tokio::sync::watch::channel(());
+        let stopping = |mut stopped: tokio::sync::watch::Receiver<()>| async move {
+            let _ = stopped.changed().await;
+        };
+        let mut rtmp_address = None;
+        let mut rtmp_served = None;
+        if emulator.rtmp {
+            let listener =
+                tokio::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await?;
+            let bound = listener.local_addr()?;
+            rtmp_address = Some(bound);
+            let ingest = emulator.rtmp(bound);
+            rtmp_served = Some(tokio::spawn(ingest.serve(listener, stopping(stopped.clone()))));
+        }
         let controls = emulator.controls();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let served = tokio::spawn(emulator.serve(listener, async move {
-            let _ = stopped.await;
-        }));
-        Ok(RunningEmulator { address, controls, stop: Some(stop), served: Some(served) })
+        let served = tokio::spawn(emulator.serve(listener, stopping(stopped)));
+        Ok(RunningEmulator {
+            address,
+            rtmp_address,
+            controls,
+            stop: Some(stop),
+            served: Some(served),
+            rtmp_served,
+        })
     }
 
     /// The credentials as `get_credentials` answers them, with base URLs on `address`: for
@@ -309,6 +447,19 @@ impl Controls {
         self.0.faults.delete(id)
     }
 
+    /// The live publishing sessions, oldest first, as `list_sessions` answers them.
+    pub fn sessions(&self) -> Vec<streamspec_server::emulator::types::IngestSession> {
+        self.0.sessions.list()
+    }
+
+    /// Ends a session as `end_session` does (an RTMP publisher is disconnected); `false` when no
+    /// live session has this id.
+    pub fn end_session(&self, id: uuid::Uuid) -> bool {
+        let listed = self.0.sessions.end(id);
+        let engine = self.0.authorizer.end_session(id.into());
+        listed || engine
+    }
+
     /// The journal's entries of `operation` (every one, if `None`) since `since`, oldest first.
     pub fn journal(
         &self,
@@ -323,9 +474,11 @@ impl Controls {
 #[derive(Debug)]
 pub struct RunningEmulator {
     address: std::net::SocketAddr,
+    rtmp_address: Option<std::net::SocketAddr>,
     controls: Controls,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    stop: Option<tokio::sync::watch::Sender<()>>,
     served: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    rtmp_served: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 impl RunningEmulator {
@@ -339,6 +492,17 @@ impl RunningEmulator {
         format!("http://{}", self.address)
     }
 
+    /// The bound RTMP address, unless `rtmp` is false.
+    pub fn rtmp_address(&self) -> Option<std::net::SocketAddr> {
+        self.rtmp_address
+    }
+
+    /// `rtmp://<RTMP address>`: publish to `<this>/<application>/<stream key>`; AIOZ keys'
+    /// `rtmp_url` is `<this>/live`.
+    pub fn rtmp_url(&self) -> Option<String> {
+        self.rtmp_address.map(|address| format!("rtmp://{address}"))
+    }
+
     /// The control operations.
     pub fn controls(&self) -> &Controls {
         &self.controls
@@ -349,10 +513,13 @@ impl RunningEmulator {
         self.controls.credentials()
     }
 
-    /// Stops serving and waits for the requests in flight to finish.
+    /// Stops serving, waits for the requests in flight to finish, and disconnects every publisher.
     pub async fn stop(mut self) -> std::io::Result<()> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
+        }
+        if let Some(served) = self.rtmp_served.take() {
+            served.await.map_err(std::io::Error::other)??;
         }
         match self.served.take() {
             Some(served) => served.await.map_err(std::io::Error::other)?,

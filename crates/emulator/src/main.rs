@@ -23,6 +23,12 @@ struct Args {
     /// Where to listen [default: 127.0.0.1:8080]
     #[arg(long, env = "STREAMSPEC_LISTEN")]
     listen: Option<SocketAddr>,
+    /// Where to listen for RTMP publishers [default: 127.0.0.1:1935]
+    #[arg(long, env = "STREAMSPEC_RTMP_LISTEN", conflicts_with = "no_rtmp")]
+    rtmp_listen: Option<SocketAddr>,
+    /// Do not listen for RTMP publishers
+    #[arg(long)]
+    no_rtmp: bool,
     /// How many threads serve requests [default: one per core]
     #[arg(long, env = "STREAMSPEC_THREADS")]
     threads: Option<NonZeroUsize>,
@@ -76,6 +82,8 @@ async fn main() -> anyhow::Result<()> {
         None => Config::default(),
     };
     config.listen = args.listen.unwrap_or(config.listen);
+    config.rtmp_listen = args.rtmp_listen.unwrap_or(config.rtmp_listen);
+    config.rtmp &= !args.no_rtmp;
     config.threads = args.threads.or(config.threads);
     config.db = args.db.unwrap_or(config.db);
     config.debug |= args.debug;
@@ -91,6 +99,21 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
     let address = listener.local_addr()?;
+    let rtmp = match config.rtmp {
+        true => {
+            let listener = tokio::net::TcpListener::bind(config.rtmp_listen).await.with_context(|| {
+                format!(
+                    "listening for RTMP on {} (choose another address with --rtmp-listen, or none with --no-rtmp)",
+                    config.rtmp_listen
+                )
+            })?;
+            let address = listener.local_addr()?;
+            // Keys' `rtmp_url` names the bound address from now on.
+            Some((emulator.rtmp(address), listener, address))
+        }
+        false => None,
+    };
+    let rtmp_address = rtmp.as_ref().map(|(_, _, address)| *address);
     let document = serde_json::to_string(&emulator.credentials_document(address))?;
     if let Some(path) = &args.credentials_file {
         write_private(path, &document)
@@ -99,16 +122,44 @@ async fn main() -> anyhow::Result<()> {
     match args.print_credentials {
         Some(CredentialsFormat::Json) => {
             println!("{document}");
-            print_banner(&mut std::io::stderr().lock(), address, &config, emulator.credentials())?;
+            print_banner(
+                &mut std::io::stderr().lock(),
+                (address, rtmp_address),
+                &config,
+                emulator.credentials(),
+            )?;
         }
-        None => {
-            print_banner(&mut std::io::stdout().lock(), address, &config, emulator.credentials())?
-        }
+        None => print_banner(
+            &mut std::io::stdout().lock(),
+            (address, rtmp_address),
+            &config,
+            emulator.credentials(),
+        )?,
     }
     let threads = config
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN));
-    emulator.serve_on_threads(listener, threads, shutdown_signal()).await?;
+    // One signal stops both listeners; each serves its connections on threads of its own.
+    let (stop, stopped) = tokio::sync::watch::channel(());
+    let signalled = async move {
+        shutdown_signal().await;
+        let _ = stop.send(());
+    };
+    let when_stopped = |mut stopped: tokio::sync::watch::Receiver<()>| async move {
+        let _ = stopped.changed().await;
+    };
+    let rtmp = async {
+        match rtmp {
+            Some((ingest, listener, _)) => {
+                ingest.serve_on_threads(listener, threads, when_stopped(stopped.clone())).await
+            }
+            None => Ok(()),
+        }
+    };
+    let http = emulator.serve_on_threads(listener, threads, when_stopped(stopped.clone()));
+    tokio::spawn(signalled);
+    // The first to fail stops the other.
+    tokio::try_join!(http, rtmp)?;
     tracing::info!("stopped");
     Ok(())
 }
@@ -117,7 +168,7 @@ async fn main() -> anyhow::Result<()> {
 /// them is the point; they never appear in the request log).
 fn print_banner(
     out: &mut dyn std::io::Write,
-    address: SocketAddr,
+    (address, rtmp): (SocketAddr, Option<SocketAddr>),
     config: &Config,
     credentials: &streamspec_emulator::Credentials,
 ) -> std::io::Result<()> {
@@ -161,6 +212,19 @@ fn print_banner(
         "  at most {} login attempts a minute per client address (`login_attempts_per_minute`)",
         config.login_attempts_per_minute
     )?;
+    writeln!(out)?;
+    match rtmp {
+        Some(rtmp) => {
+            writeln!(out, "RTMP ingest: rtmp://{rtmp}")?;
+            writeln!(out, "  AIOZ: publish to a key's rtmp_url + \"/\" + its stream_key")?;
+            writeln!(
+                out,
+                "  Storm: rtmp://{rtmp}/<application>/<stream key>?username=..&password=.. (or ?token=.., ?secret=..)"
+            )?;
+            writeln!(out, "  live sessions: http://{address}/_emulator/sessions")?;
+        }
+        None => writeln!(out, "RTMP ingest: off")?,
+    }
     writeln!(out)?;
     writeln!(out, "Emulator control: http://{address}/_emulator/health, /_emulator/credentials")?;
     if !address.ip().is_loopback() {

@@ -5,18 +5,20 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use streamspec_ingest_auth::{
-    Authorizer, Decision, DenyReason, IngestSettings, LookupError, ManagedStreams, Presented,
-    PublishAttempt, SessionId,
+    Allowed, Authorizer, Decision, DenyReason, IngestSettings, LookupError, ManagedStreams,
+    Presented, PublishAttempt, SessionId,
 };
 use streamspec_server::emulator::types::{
-    self, ErrorResponse, PublishAllowed, PublishAllowedDecision, PublishDecision, PublishDenied,
-    PublishDeniedDecision, PublisherCredentials,
+    self, ErrorResponse, IngestSessionApi, IngestSessionTransport, PublishAllowed,
+    PublishAllowedDecision, PublishDecision, PublishDenied, PublishDeniedDecision,
+    PublisherCredentials,
 };
 use streamspec_server::emulator::*;
 use streamspec_server::types::storm::StreamSource;
 use streamspec_server::{HandlerError, async_trait};
 
 use crate::control::Fixture;
+use crate::sessions::{LiveSession, LiveSessions};
 use crate::store::Storage;
 
 /// The managed streams, as `POST /api/streams/{appName}` stored them.
@@ -38,7 +40,7 @@ impl ManagedStreams for StoredStreams {
 pub struct Publishing {
     store: Arc<dyn Storage>,
     authorizer: Arc<Authorizer>,
-    /// What the control operations reach.
+    /// What the control operations reach, the live sessions among them.
     fixture: Arc<Fixture>,
 }
 
@@ -88,18 +90,82 @@ fn decision(decision: Decision) -> PublishDecision {
     }
 }
 
+/// A Storm publish attempt's outcome, for the `publish` operation and the RTMP listener alike.
+pub(crate) enum StormVerdict {
+    /// The engine decided under the application's ingest settings.
+    Decided(Decision),
+    /// No application has this name.
+    NoApplication,
+    /// The application's type takes no ingest.
+    NoIngest { application: String, kind: String },
+}
+
+impl std::fmt::Display for StormVerdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StormVerdict::Decided(Decision::Allow(_)) => f.write_str("allowed"),
+            StormVerdict::Decided(Decision::Deny(reason)) => reason.fmt(f),
+            StormVerdict::NoApplication => f.write_str("Application not found"),
+            StormVerdict::NoIngest { application, kind } => {
+                write!(f, "Application {application} is of type {kind}, which takes no ingest")
+            }
+        }
+    }
+}
+
+/// Decides a publish to a Storm application by `streamspec-ingest-auth` under its stored ingest
+/// settings; an allowed attempt has started its session in the engine.
+pub(crate) async fn decide(
+    store: &dyn Storage,
+    authorizer: &Authorizer,
+    attempt: &PublishAttempt,
+) -> Result<StormVerdict, HandlerError> {
+    let name = attempt.application.as_str();
+    let Some((kind, ingest)) = crate::storm::application(store, name)? else {
+        return Ok(StormVerdict::NoApplication);
+    };
+    let Some(attributes) = ingest.filter(|_| crate::storm::has_ingest(&kind)) else {
+        return Ok(StormVerdict::NoIngest { application: name.to_owned(), kind });
+    };
+    let decision = match IngestSettings::from_attributes(&attributes) {
+        Ok(settings) => authorizer.authorize(&settings, attempt).await,
+        // The settings API refuses such settings; one stored before that rule fails closed.
+        Err(error) => {
+            tracing::error!(application = name, %error, "the stored ingest settings are unusable");
+            Decision::Deny(DenyReason::AuthorizationUnavailable)
+        }
+    };
+    Ok(StormVerdict::Decided(decision))
+}
+
+/// Lists an allowed Storm attempt's session, and ends the one it replaced (closing that one's
+/// encoder, if it has one).
+pub(crate) fn start_session(
+    sessions: &LiveSessions,
+    attempt: &PublishAttempt,
+    allowed: &Allowed,
+    transport: IngestSessionTransport,
+    publisher: String,
+) -> Arc<LiveSession> {
+    if let Some(replaced) = allowed.replaced {
+        sessions.end(replaced.as_uuid());
+    }
+    let session = Arc::new(LiveSession::new(
+        allowed.id.as_uuid(),
+        IngestSessionApi::Storm,
+        transport,
+        &attempt.application,
+        &attempt.stream_key,
+        publisher,
+        allowed.published,
+    ));
+    sessions.start(session.clone());
+    session
+}
+
 #[async_trait]
 impl EmulatorApi for Publishing {
     async fn publish(&self, input: PublishInput) -> Result<PublishResponse, HandlerError> {
-        let name = input.app_name.as_str();
-        let stored = crate::storm::application(self.store.as_ref(), name)?;
-        let Some((kind, ingest)) = stored else {
-            return Ok(PublishResponse::NotFound(error("Application not found")));
-        };
-        let Some(attributes) = ingest.filter(|_| crate::storm::has_ingest(&kind)) else {
-            let message = format!("Application {name} is of type {kind}, which takes no ingest");
-            return Ok(PublishResponse::NotFound(error(&message)));
-        };
         let body = input.body;
         let client_address = match body.client_address.as_deref() {
             None => IpAddr::V4(Ipv4Addr::LOCALHOST),
@@ -111,17 +177,25 @@ impl EmulatorApi for Publishing {
                 }
             },
         };
-        let attempt = PublishAttempt::new(name, body.stream_key.as_str(), client_address)
-            .presenting(presented(body.credentials));
-        let verdict = match IngestSettings::from_attributes(&attributes) {
-            Ok(settings) => self.authorizer.authorize(&settings, &attempt).await,
-            // The settings API refuses such settings; one stored before that rule fails closed.
-            Err(error) => {
-                tracing::error!(application = name, %error, "the stored ingest settings are unusable");
-                Decision::Deny(DenyReason::AuthorizationUnavailable)
-            }
+        let attempt =
+            PublishAttempt::new(input.app_name.as_str(), body.stream_key.as_str(), client_address)
+                .presenting(presented(body.credentials));
+        let verdict = decide(self.store.as_ref(), &self.authorizer, &attempt).await?;
+        let decided = match verdict {
+            StormVerdict::Decided(decided) => decided,
+            refused => return Ok(PublishResponse::NotFound(error(&refused.to_string()))),
         };
-        Ok(PublishResponse::Ok(decision(verdict)))
+        if let Decision::Allow(allowed) = &decided {
+            let publisher = client_address.to_string();
+            start_session(
+                &self.fixture.sessions,
+                &attempt,
+                allowed,
+                IngestSessionTransport::Api,
+                publisher,
+            );
+        }
+        Ok(PublishResponse::Ok(decision(decided)))
     }
 
     async fn get_health(&self, _: GetHealthInput) -> Result<GetHealthResponse, HandlerError> {
@@ -186,11 +260,21 @@ impl EmulatorApi for Publishing {
         Ok(GetSpecResponse::Ok(types::OpenApiDocument(document)))
     }
 
+    async fn list_sessions(
+        &self,
+        _: ListSessionsInput,
+    ) -> Result<ListSessionsResponse, HandlerError> {
+        Ok(ListSessionsResponse::Ok(types::SessionList::new(self.fixture.sessions.list())))
+    }
+
     async fn end_session(
         &self,
         input: EndSessionInput,
     ) -> Result<EndSessionResponse, HandlerError> {
-        if self.authorizer.end_session(SessionId::from(input.session_id)) {
+        // Every session is listed; a Storm session is the engine's too.
+        let listed = self.fixture.sessions.end(input.session_id);
+        let engine = self.authorizer.end_session(SessionId::from(input.session_id));
+        if listed || engine {
             Ok(EndSessionResponse::NoContent)
         } else {
             let message = format!("no live session {}", input.session_id);

@@ -59,6 +59,8 @@ pub trait Storage: Send + Sync + 'static {
         at: &str,
     ) -> Write<Option<StoredKey>>;
     fn delete_key(&self, account: &str, id: &str) -> Write<bool>;
+    /// The key whose `stream_key` this is, of any account: what an RTMP publish names.
+    fn key_by_stream_key(&self, stream_key: &str) -> Result<Option<StoredKey>>;
 
     /// Creates an application; `false` when the name is taken.
     fn create_application(&self, name: &str, kind: &str, ingest: Option<&str>) -> Write<bool>;
@@ -171,6 +173,8 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX live_stream_keys_created ON live_stream_keys (account, created_at, id);
      CREATE INDEX live_stream_keys_updated ON live_stream_keys (account, updated_at, id);
      CREATE INDEX live_stream_keys_name ON live_stream_keys (account, name, id);",
+    // An RTMP publish names a key by its `stream_key` alone.
+    "CREATE INDEX live_stream_keys_stream_key ON live_stream_keys (stream_key);",
 ];
 
 /// SQLite. An on-disk database has a writer thread that commits the writes waiting for it together,
@@ -523,6 +527,17 @@ impl Storage for Sqlite {
 
     fn key(&self, account: &str, id: &str) -> Result<Option<StoredKey>> {
         self.read(|c| select_key(c, account, id))
+    }
+
+    fn key_by_stream_key(&self, stream_key: &str) -> Result<Option<StoredKey>> {
+        self.read(|c| {
+            let sql = concat!(
+                "SELECT ",
+                key_columns!(),
+                " FROM live_stream_keys WHERE stream_key = ?1 LIMIT 1"
+            );
+            c.prepare_cached(sql)?.query_row(params![stream_key], key_from_row).optional()
+        })
     }
 
     fn keys(&self, account: &str, query: &KeyQuery) -> Result<(Vec<StoredKey>, i64)> {
@@ -904,12 +919,17 @@ mod tests {
             .flatten()
             .collect();
         assert!(schema[0].ends_with("WITHOUT ROWID"), "{schema:?}");
-        for index in
-            ["live_stream_keys_created", "live_stream_keys_updated", "live_stream_keys_name"]
-        {
+        for index in [
+            "live_stream_keys_created",
+            "live_stream_keys_updated",
+            "live_stream_keys_name",
+            "live_stream_keys_stream_key",
+        ] {
             assert!(schema.iter().any(|sql| sql.contains(index)), "{index} in {schema:?}");
         }
         assert!(store.insert_key(&key("1", "again", "t2")).wait().is_err(), "ids stay unique");
+        assert_eq!(store.key_by_stream_key("s").unwrap().map(|key| key.id), Some("1".to_owned()));
+        assert_eq!(store.key_by_stream_key("t").unwrap(), None);
     }
 
     #[test]

@@ -17,7 +17,9 @@ use streamspec_server::{HandlerError, Rejection, async_trait};
 use streamspec_ingest_auth::{Authorizer, IngestSettings as ResolvedSettings};
 
 use crate::config::StormUser;
+use crate::sessions::LiveSessions;
 use crate::store::Storage;
+use streamspec_server::emulator::types::IngestSessionApi;
 
 /// How long a token from `login` lives.
 const TOKEN_LIFETIME_MS: i64 = 15 * 60 * 1000;
@@ -25,6 +27,8 @@ const TOKEN_LIFETIME_MS: i64 = 15 * 60 * 1000;
 pub struct Storm {
     store: Arc<dyn Storage>,
     authorizer: Arc<Authorizer>,
+    /// Deleting an application ends its live sessions.
+    sessions: Arc<LiveSessions>,
     /// Replaced whole when a reset regenerates the credentials.
     auth: RwLock<Arc<StormAuth>>,
     max_name_bytes: usize,
@@ -172,9 +176,10 @@ pub(crate) fn has_ingest(kind: &str) -> bool {
 }
 
 impl Storm {
-    pub fn new(
+    pub(crate) fn new(
         store: Arc<dyn Storage>,
         authorizer: Arc<Authorizer>,
+        sessions: Arc<LiveSessions>,
         credentials: &crate::Credentials,
         config: &crate::Config,
     ) -> anyhow::Result<Self> {
@@ -194,6 +199,7 @@ impl Storm {
         Ok(Self {
             store,
             authorizer,
+            sessions,
             auth: RwLock::new(Arc::new(StormAuth::new(credentials, &secret))),
             max_name_bytes: config.max_name_bytes,
             max_auth_users: config.storm.max_auth_users,
@@ -380,6 +386,14 @@ impl StormApi for Storm {
     ) -> Result<DeleteApplicationResponse, HandlerError> {
         if !self.store.delete_application(&input.app_name).await.map_err(HandlerError::internal)? {
             return Ok(DeleteApplicationResponse::NotFound(error("Application not found")));
+        }
+        // Its publishers are disconnected and their sessions end.
+        let name = input.app_name.as_str();
+        let ended = self.sessions.end_where(|session| {
+            session.api == IngestSessionApi::Storm && session.application == name
+        });
+        for id in ended {
+            self.authorizer.end_session(id.into());
         }
         let message = format!("Application {} has been deleted", input.app_name.as_str());
         Ok(DeleteApplicationResponse::Ok(types::MessageResponse::new(message, meta())))

@@ -470,7 +470,7 @@ password = "password-SECRET-4"
     )
     .unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_streamspec-emulator"))
-        .args(["--listen", "127.0.0.1:0", "--debug", "--db"])
+        .args(["--listen", "127.0.0.1:0", "--rtmp-listen", "127.0.0.1:0", "--debug", "--db"])
         .arg(&db)
         .arg("--config")
         .arg(&config_path)

@@ -9,7 +9,9 @@ fn banner(db: &str, args: &[&str], config: Option<&str>) -> String {
     let dir = std::env::temp_dir().join(format!("streamspec-banner-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let mut command = Command::new(env!("CARGO_BIN_EXE_streamspec-emulator"));
-    command.args(["--listen", "127.0.0.1:0", "--db", db]).args(args);
+    command
+        .args(["--listen", "127.0.0.1:0", "--rtmp-listen", "127.0.0.1:0", "--db", db])
+        .args(args);
     if let Some(config) = config {
         // Tests run at once: each start has a file of its own.
         static STARTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -90,7 +92,8 @@ fn credentials_as_json_on_stdout_and_in_a_file() {
         std::env::temp_dir().join(format!("streamspec-credentials-{}.json", std::process::id()));
     let _ = std::fs::remove_file(&file);
     let mut child = Command::new(env!("CARGO_BIN_EXE_streamspec-emulator"))
-        .args(["--listen", "127.0.0.1:0", "--db", ":memory:", "--print-credentials", "json"])
+        .args(["--listen", "127.0.0.1:0", "--rtmp-listen", "127.0.0.1:0", "--db", ":memory:"])
+        .args(["--print-credentials", "json"])
         .arg("--credentials-file")
         .arg(&file)
         .env("STREAMSPEC_LOG", "warn")

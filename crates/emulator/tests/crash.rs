@@ -16,7 +16,7 @@ use streamspec_client::{RetryPolicy, Timeouts};
 /// Starts the emulator on an ephemeral port; its address and bearer token, read from the banner.
 fn start(db: &std::path::Path) -> (Child, String, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_streamspec-emulator"))
-        .args(["--listen", "127.0.0.1:0", "--db"])
+        .args(["--listen", "127.0.0.1:0", "--rtmp-listen", "127.0.0.1:0", "--db"])
         .arg(db)
         .env("STREAMSPEC_LOG", "warn")
         .stdout(Stdio::piped())

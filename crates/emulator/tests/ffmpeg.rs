@@ -1,0 +1,220 @@
+//! Real encoders: ffmpeg publishes a generated test pattern to the emulator's RTMP listener on
+//! 127.0.0.1, for an AIOZ key and for every Storm auth type, with right and wrong credentials.
+//! `cargo xtask ci` installs ffmpeg (Debian's package) when it is missing; without it these tests
+//! fail and say so.
+
+mod support;
+
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use streamspec_emulator::Config;
+use support::fixture::{Fixture, authorization_service, settings};
+
+/// Runs ffmpeg, publishing `seconds` of a 320x240 test pattern at its real rate (with a tone when
+/// `h264` asks for H.264 and AAC; else FLV's default codec, cheaper to encode) to `url`.
+async fn ffmpeg(url: &str, seconds: u32, h264: bool) -> (Output, Duration) {
+    let mut command = tokio::process::Command::new("ffmpeg");
+    command.args(["-hide_banner", "-loglevel", "error", "-nostdin", "-re", "-f", "lavfi", "-i"]);
+    command.arg(format!("testsrc=size=320x240:rate=25:duration={seconds}"));
+    if h264 {
+        command.args(["-f", "lavfi", "-i", &format!("sine=frequency=440:duration={seconds}")]);
+        command.args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-tune",
+            "zerolatency",
+            "-g",
+            "25",
+        ]);
+        command.args(["-c:a", "aac"]);
+    }
+    command.args(["-f", "flv", url]);
+    command.kill_on_drop(true);
+    let started = Instant::now();
+    let output = match command.output().await {
+        Ok(output) => output,
+        Err(error) => panic!(
+            "ffmpeg could not be run ({error}): install it (`apt-get install ffmpeg`); `cargo xtask ci` does"
+        ),
+    };
+    (output, started.elapsed())
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+async fn start() -> Fixture {
+    let mut config = Config { db: ":memory:".into(), ..Config::default() };
+    config.storm.file_auth_root = Some(auth_dir());
+    Fixture::start(&config).await
+}
+
+fn auth_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("streamspec-ffmpeg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// ffmpeg publishes one second to Storm's `live` as `stream_name`: whether it streamed to the end,
+/// and what it printed.
+async fn storm_publish(fixture: &Fixture, stream_name: &str) -> (bool, String) {
+    let url = format!("rtmp://{}/live/{stream_name}", fixture.rtmp);
+    let (output, _) = ffmpeg(&url, 1, false).await;
+    (output.status.success(), stderr(&output))
+}
+
+#[tokio::test]
+async fn ffmpeg_streams_to_an_aioz_key_to_the_end_and_fails_at_once_for_an_unknown_one() {
+    let fixture = start().await;
+    let key = fixture.create_key().await;
+    let url =
+        format!("{}/{}", key["rtmp_url"].as_str().unwrap(), key["stream_key"].as_str().unwrap());
+
+    let encoder = tokio::spawn({
+        let url = url.clone();
+        async move { ffmpeg(&url, 3, true).await }
+    });
+    // While it streams, its session shows its bytes and codecs.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let session = loop {
+        let sessions = fixture.sessions().await;
+        if let Some(session) = sessions.first()
+            && session["keyFrames"].as_i64() > Some(0)
+            && session["audioMessages"].as_i64() > Some(0)
+        {
+            break session.clone();
+        }
+        assert!(Instant::now() < deadline, "no session with media: {sessions:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(session["api"], "aioz");
+    assert_eq!(session["liveStreamKeyId"], key["id"]);
+    assert_eq!(session["video"]["codec"], "h264");
+    assert_eq!(session["video"]["width"], 320);
+    assert_eq!(session["audio"]["codec"], "aac");
+    assert!(session["bytes"].as_i64().unwrap() > 0);
+    let (output, elapsed) = encoder.await.unwrap();
+    assert!(output.status.success(), "ffmpeg failed: {}", stderr(&output));
+    assert!(elapsed >= Duration::from_secs(2), "streamed in real time to the end: {elapsed:?}");
+    wait_for_sessions(&fixture, 0).await;
+
+    let unknown =
+        format!("{}/9d2f7a61-3c4b-4e58-8f1a-2b6c5d4e3f70", key["rtmp_url"].as_str().unwrap());
+    let (output, elapsed) = ffmpeg(&unknown, 5, false).await;
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("no live stream key has this stream key"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(elapsed < Duration::from_secs(2), "failed at once: {elapsed:?}");
+}
+
+#[tokio::test]
+async fn ffmpeg_gets_in_with_the_right_credentials_for_every_storm_auth_type() {
+    let fixture = start().await;
+    let dir = auth_dir();
+    // Each case: settings, then (stream name, whether ffmpeg gets in).
+    let file = dir.join("publish_keys.xml");
+    std::fs::write(
+        &file,
+        r#"<ingestAuthorization><user username="admin" password="qwerty123"/><token value="t0ken"/></ingestAuthorization>"#,
+    )
+    .unwrap();
+    let service = authorization_service().await;
+    let cases: Vec<(Value, Vec<(&str, bool)>)> = vec![
+        (json!({"authType": "none"}), vec![("cam", true)]),
+        (
+            json!({"authType": "local", "authUsers": [
+                {"username": "admin", "password": "qwerty123"}, {"token": "abc123xyz789"}]}),
+            vec![
+                ("cam?username=admin&password=qwerty123", true),
+                ("cam?token=abc123xyz789", true),
+                ("cam?username=admin&password=wrong", false),
+                ("cam", false),
+            ],
+        ),
+        (
+            json!({"authType": "file", "fileURL": file.to_str().unwrap()}),
+            vec![
+                ("cam?username=admin&password=qwerty123", true),
+                ("cam?token=t0ken", true),
+                ("cam?token=guess", false),
+            ],
+        ),
+        (
+            json!({"authType": "request",
+                "requestURL": format!("http://{service}/auth/${{streamKey}}")}),
+            vec![
+                ("cam?username=alice&password=right", true),
+                ("cam?username=alice&password=wrong", false),
+            ],
+        ),
+        (
+            json!({"authType": "managed"}),
+            vec![("cam?secret=s3cret", true), ("cam?secret=guess", false)],
+        ),
+    ];
+    let stream = json!({"data": {"attributes": {"streamKey": "cam", "type": "ingest",
+        "source": {"authType": "secret", "auth": {"secret": "s3cret"}}}}});
+    fixture.storm(reqwest::Method::POST, "/api/streams/live", stream).await;
+    for (attributes, attempts) in cases {
+        fixture.set(settings(attributes.clone())).await;
+        for (stream_name, allowed) in attempts {
+            let (succeeded, printed) = storm_publish(&fixture, stream_name).await;
+            assert_eq!(succeeded, allowed, "{attributes} {stream_name}: {printed}");
+            if !allowed {
+                assert!(printed.contains("Server error"), "{stream_name}: {printed}");
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_second_ffmpeg_on_a_live_key_is_refused_or_replaces_the_first() {
+    let fixture = start().await;
+    let url = format!("rtmp://{}/live/cam", fixture.rtmp);
+    fixture
+        .set(settings(json!({"authorizationEnabled": false, "allowStreamOverwrite": false})))
+        .await;
+    let first = tokio::spawn({
+        let url = url.clone();
+        async move { ffmpeg(&url, 3, false).await }
+    });
+    wait_for_sessions(&fixture, 1).await;
+    let (second, _) = ffmpeg(&url, 1, false).await;
+    assert!(!second.status.success(), "overwrite off: refused");
+    assert!(stderr(&second).contains("the stream key is already live"), "{}", stderr(&second));
+    let (first, _) = first.await.unwrap();
+    assert!(first.status.success(), "the first streamed to the end: {}", stderr(&first));
+    // Its session ends once the emulator notices the disconnect.
+    wait_for_sessions(&fixture, 0).await;
+
+    fixture
+        .set(settings(json!({"authorizationEnabled": false, "allowStreamOverwrite": true})))
+        .await;
+    let first = tokio::spawn({
+        let url = url.clone();
+        async move { ffmpeg(&url, 4, false).await }
+    });
+    wait_for_sessions(&fixture, 1).await;
+    let (second, _) = ffmpeg(&url, 1, false).await;
+    assert!(second.status.success(), "overwrite on: the second gets in: {}", stderr(&second));
+    let (first, elapsed) = first.await.unwrap();
+    assert!(!first.status.success(), "the replaced encoder is cut off");
+    assert!(elapsed < Duration::from_secs(4), "{elapsed:?}");
+}
+
+async fn wait_for_sessions(fixture: &Fixture, count: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while fixture.sessions().await.len() != count {
+        assert!(Instant::now() < deadline, "never {count} sessions");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
