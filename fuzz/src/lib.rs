@@ -24,6 +24,74 @@ pub mod converter {
     }
 }
 
+/// The RTMP listener's input checks.
+pub mod rtmp {
+    use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
+    use streamspec_emulator::rtmp::{
+        MAX_BYTES_BEFORE_PUBLISH, RtmpConnection, RtmpError, RtmpEvent,
+    };
+
+    /// Feeds `data` to one connection as the listener would, accepting every `connect` and
+    /// `publish` so that what follows a publish is read as media.
+    ///
+    /// The first byte chooses: bit 0 set, a valid client handshake comes first (so the fuzzer
+    /// spends its time on the chunk stream); the second byte, the size of each read (1 to 16,321
+    /// bytes). The rest is what the client sends.
+    pub fn check(data: &[u8]) {
+        let [mode, size, rest @ ..] = data else { return };
+        let mut connection = RtmpConnection::new();
+        let mut given = 0u64;
+        if mode & 1 == 1 {
+            given += handshake(&mut connection).0;
+        }
+        let size = 1 + usize::from(*size) * 64;
+        for piece in rest.chunks(size) {
+            given += piece.len() as u64;
+            let received = match connection.receive(piece) {
+                Ok(received) => received,
+                Err(RtmpError::TooMuchBeforePublish) => {
+                    assert!(given > MAX_BYTES_BEFORE_PUBLISH, "refused early, at {given} bytes");
+                    return;
+                }
+                Err(RtmpError::Protocol(_)) => return,
+            };
+            assert!(
+                connection.publishing() || given <= MAX_BYTES_BEFORE_PUBLISH,
+                "{given} bytes taken before a publish"
+            );
+            for event in received.events {
+                let answered = match event {
+                    RtmpEvent::Connect { request_id, .. } | RtmpEvent::Publish { request_id, .. } => {
+                        connection.accept(request_id)
+                    }
+                    RtmpEvent::Play { request_id } => {
+                        connection.reject(request_id, "NetStream.Play.Failed", "publishers only")
+                    }
+                    _ => Ok(Vec::new()),
+                };
+                if answered.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// A client's valid handshake with `connection`; answers how many bytes the client sent, and
+    /// what the server sends once the handshake is complete.
+    pub fn handshake(connection: &mut RtmpConnection) -> (u64, Vec<u8>) {
+        let mut client = Handshake::new(PeerType::Client);
+        let hello = client.generate_outbound_p0_and_p1().unwrap();
+        let answer = connection.receive(&hello).unwrap();
+        let HandshakeProcessResult::Completed { response_bytes, .. } =
+            client.process_bytes(&answer.send).unwrap()
+        else {
+            panic!("the server's answer completes the client's handshake");
+        };
+        let after = connection.receive(&response_bytes).unwrap().send;
+        ((hello.len() + response_bytes.len()) as u64, after)
+    }
+}
+
 /// Validates `data` (a JSON payload) against every request schema of every API: valid, or violations
 /// whose messages never repeat a string of the payload.
 pub fn check_payload(data: &[u8]) {

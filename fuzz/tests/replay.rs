@@ -41,3 +41,8 @@ fn validate_payload_inputs() {
 fn openapi_to_jsonschema_inputs() {
     replay("openapi_to_jsonschema", streamspec_fuzz::converter::check, 3);
 }
+
+#[test]
+fn rtmp_input_inputs() {
+    replay("rtmp_input", streamspec_fuzz::rtmp::check, 8);
+}
