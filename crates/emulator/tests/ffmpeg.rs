@@ -80,18 +80,15 @@ async fn ffmpeg_streams_to_an_aioz_key_to_the_end_and_fails_at_once_for_an_unkno
         async move { ffmpeg(&url, 3, true).await }
     });
     // While it streams, its session shows its bytes and codecs.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let session = loop {
-        let sessions = fixture.sessions().await;
-        if let Some(session) = sessions.first()
-            && session["keyFrames"].as_i64() > Some(0)
-            && session["audioMessages"].as_i64() > Some(0)
-        {
-            break session.clone();
-        }
-        assert!(Instant::now() < deadline, "no session with media: {sessions:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let sessions = fixture
+        .sessions_until(|sessions| {
+            sessions.first().is_some_and(|session| {
+                session["keyFrames"].as_i64() > Some(0)
+                    && session["audioMessages"].as_i64() > Some(0)
+            })
+        })
+        .await;
+    let session = &sessions[0];
     assert_eq!(session["api"], "aioz");
     assert_eq!(session["liveStreamKeyId"], key["id"]);
     assert_eq!(session["video"]["codec"], "h264");
@@ -101,7 +98,7 @@ async fn ffmpeg_streams_to_an_aioz_key_to_the_end_and_fails_at_once_for_an_unkno
     let (output, elapsed) = encoder.await.unwrap();
     assert!(output.status.success(), "ffmpeg failed: {}", stderr(&output));
     assert!(elapsed >= Duration::from_secs(2), "streamed in real time to the end: {elapsed:?}");
-    wait_for_sessions(&fixture, 0).await;
+    fixture.sessions_until(<[Value]>::is_empty).await;
 
     let unknown =
         format!("{}/9d2f7a61-3c4b-4e58-8f1a-2b6c5d4e3f70", key["rtmp_url"].as_str().unwrap());
@@ -179,42 +176,34 @@ async fn ffmpeg_gets_in_with_the_right_credentials_for_every_storm_auth_type() {
 #[tokio::test]
 async fn a_second_ffmpeg_on_a_live_key_is_refused_or_replaces_the_first() {
     let fixture = start().await;
-    let url = format!("rtmp://{}/live/cam", fixture.rtmp);
-    fixture
-        .set(settings(json!({"authorizationEnabled": false, "allowStreamOverwrite": false})))
-        .await;
-    let first = tokio::spawn({
-        let url = url.clone();
-        async move { ffmpeg(&url, 3, false).await }
-    });
-    wait_for_sessions(&fixture, 1).await;
-    let (second, _) = ffmpeg(&url, 1, false).await;
+    let ((first, _), second) = second_while_first_publishes(&fixture, false, 3).await;
     assert!(!second.status.success(), "overwrite off: refused");
     assert!(stderr(&second).contains("the stream key is already live"), "{}", stderr(&second));
-    let (first, _) = first.await.unwrap();
     assert!(first.status.success(), "the first streamed to the end: {}", stderr(&first));
     // Its session ends once the emulator notices the disconnect.
-    wait_for_sessions(&fixture, 0).await;
+    fixture.sessions_until(<[Value]>::is_empty).await;
 
-    fixture
-        .set(settings(json!({"authorizationEnabled": false, "allowStreamOverwrite": true})))
-        .await;
-    let first = tokio::spawn({
-        let url = url.clone();
-        async move { ffmpeg(&url, 4, false).await }
-    });
-    wait_for_sessions(&fixture, 1).await;
-    let (second, _) = ffmpeg(&url, 1, false).await;
+    let ((first, elapsed), second) = second_while_first_publishes(&fixture, true, 4).await;
     assert!(second.status.success(), "overwrite on: the second gets in: {}", stderr(&second));
-    let (first, elapsed) = first.await.unwrap();
     assert!(!first.status.success(), "the replaced encoder is cut off");
     assert!(elapsed < Duration::from_secs(4), "{elapsed:?}");
 }
 
-async fn wait_for_sessions(fixture: &Fixture, count: usize) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while fixture.sessions().await.len() != count {
-        assert!(Instant::now() < deadline, "never {count} sessions");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+/// With `allowStreamOverwrite` as given, one ffmpeg publishes `live/cam` for `seconds`, and once its
+/// session is live a second publishes the same key for one second: both outcomes.
+async fn second_while_first_publishes(
+    fixture: &Fixture,
+    overwrite: bool,
+    seconds: u32,
+) -> ((Output, Duration), Output) {
+    let attributes = json!({"authorizationEnabled": false, "allowStreamOverwrite": overwrite});
+    fixture.set(settings(attributes)).await;
+    let url = format!("rtmp://{}/live/cam", fixture.rtmp);
+    let first = tokio::spawn({
+        let url = url.clone();
+        async move { ffmpeg(&url, seconds, false).await }
+    });
+    fixture.sessions_until(|sessions| sessions.len() == 1).await;
+    let (second, _) = ffmpeg(&url, 1, false).await;
+    (first.await.unwrap(), second)
 }

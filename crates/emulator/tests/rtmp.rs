@@ -34,14 +34,7 @@ async fn publish_operation(
     let body = answer.json::<Value>().await.unwrap();
     match body["decision"].as_str() {
         Some("allow") => {
-            let id = body["sessionId"].as_str().unwrap();
-            let ended = fixture
-                .http
-                .delete(fixture.url(&format!("/_emulator/sessions/{id}")))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(ended.status(), 204);
+            assert_eq!(fixture.end_session(body["sessionId"].as_str().unwrap()).await, 204);
             Ok(())
         }
         _ => Err(body["message"].as_str().unwrap().to_owned()),
@@ -136,14 +129,7 @@ async fn ending_a_session_disconnects_its_encoder() {
     let mut publisher = publish(fixture.rtmp, "live", "camera1").await.unwrap();
     let sessions = fixture.sessions_until(|sessions| sessions.len() == 1).await;
     assert_eq!(sessions[0]["api"], "storm");
-    let id = sessions[0]["id"].as_str().unwrap();
-    let ended = fixture
-        .http
-        .delete(fixture.url(&format!("/_emulator/sessions/{id}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ended.status(), 204);
+    assert_eq!(fixture.end_session(sessions[0]["id"].as_str().unwrap()).await, 204);
     assert!(publisher.closed().await);
     assert!(fixture.sessions().await.is_empty());
     // The stream key is free again: with overwrite off, a new publisher gets in.

@@ -81,6 +81,12 @@ impl Fixture {
         self.storm(reqwest::Method::PATCH, "/api/applications/live/settings/ingest", body).await;
     }
 
+    /// `DELETE /_emulator/sessions/{id}`: its status.
+    pub async fn end_session(&self, id: &str) -> u16 {
+        let url = self.url(&format!("/_emulator/sessions/{id}"));
+        self.http.delete(url).send().await.unwrap().status().as_u16()
+    }
+
     pub async fn sessions(&self) -> Vec<Value> {
         let answer = self.http.get(self.url("/_emulator/sessions")).send().await.unwrap();
         assert_eq!(answer.status(), 200);
