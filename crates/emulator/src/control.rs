@@ -458,6 +458,14 @@ impl std::fmt::Debug for Fixture {
 }
 
 impl Fixture {
+    /// Ends a live session (an RTMP publisher's connection closes); `false` when none has this id.
+    /// Every session is listed, and a Storm session is the engine's too.
+    pub(crate) fn end_session(&self, id: Uuid) -> bool {
+        let listed = self.sessions.end(id);
+        let engine = self.authorizer.end_session(id.into());
+        listed || engine
+    }
+
     /// Back to the state of a fresh start. The database changes in one transaction (keys, streams
     /// and applications, and, with `regenerate`, the generated credentials); then the sessions,
     /// rate-limit windows, faults and journal are emptied, and new credentials put in place.

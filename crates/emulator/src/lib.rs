@@ -455,9 +455,7 @@ impl Controls {
     /// Ends a session as `end_session` does (an RTMP publisher is disconnected); `false` when no
     /// live session has this id.
     pub fn end_session(&self, id: uuid::Uuid) -> bool {
-        let listed = self.0.sessions.end(id);
-        let engine = self.0.authorizer.end_session(id.into());
-        listed || engine
+        self.0.end_session(id)
     }
 
     /// The journal's entries of `operation` (every one, if `None`) since `since`, oldest first.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use streamspec_ingest_auth::{
     Allowed, Authorizer, Decision, DenyReason, IngestSettings, LookupError, ManagedStreams,
-    Presented, PublishAttempt, SessionId,
+    Presented, PublishAttempt,
 };
 use streamspec_server::emulator::types::{
     self, ErrorResponse, IngestSessionApi, IngestSessionTransport, PublishAllowed,
@@ -271,10 +271,7 @@ impl EmulatorApi for Publishing {
         &self,
         input: EndSessionInput,
     ) -> Result<EndSessionResponse, HandlerError> {
-        // Every session is listed; a Storm session is the engine's too.
-        let listed = self.fixture.sessions.end(input.session_id);
-        let engine = self.authorizer.end_session(SessionId::from(input.session_id));
-        if listed || engine {
+        if self.fixture.end_session(input.session_id) {
             Ok(EndSessionResponse::NoContent)
         } else {
             let message = format!("no live session {}", input.session_id);
