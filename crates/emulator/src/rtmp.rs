@@ -139,9 +139,9 @@ fn protocol(error: impl std::fmt::Display) -> RtmpError {
 }
 
 /// Runs one call into `rml_rtmp`, turning a panic into a protocol error. Some malformed input makes
-/// it panic (the fuzzer found a chunk header that shrinks a message in progress below what has
-/// arrived, an arithmetic overflow, and a command with fewer values than it reads, a slice out of
-/// range); the connection is closed either way, and nothing else shares its state.
+/// it panic (a chunk header that shrinks a message in progress below what has arrived; a command
+/// with fewer values than it reads); the connection is closed either way, and nothing else shares
+/// its state.
 fn guarded<T, E: std::fmt::Display>(call: impl FnOnce() -> Result<T, E>) -> Result<T, RtmpError> {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)) {
         Ok(outcome) => outcome.map_err(protocol),
@@ -756,9 +756,8 @@ impl Connection {
 }
 
 /// Reads what has arrived. A read that fills less than `buffer` took all there was, so the socket is
-/// marked not readable without the second read that would only answer "would block": at one media
-/// message per read, that read is a third of the listener's system calls. (nginx reads the same
-/// way.) Data that arrives after the read raises a new readiness event, so none is missed.
+/// marked not readable without a second read that could only answer "would block" (nginx reads the
+/// same way). Data that arrives after the read raises a new readiness event, so none is missed.
 async fn read_some(stream: &TcpStream, buffer: &mut [u8]) -> std::io::Result<usize> {
     loop {
         stream.readable().await?;
