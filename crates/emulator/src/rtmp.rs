@@ -83,8 +83,9 @@ impl std::fmt::Debug for RtmpConnection {
     }
 }
 
-/// What a connection's input asks of the listener.
-#[derive(Debug, Clone, PartialEq)]
+/// What a connection's input asks of the listener. `Debug` shows no credential: neither a stream
+/// name (an AIOZ stream key is one) nor any query.
+#[derive(Clone, PartialEq)]
 pub enum RtmpEvent {
     /// `connect` to an application (with any query it carries); answer with
     /// [`RtmpConnection::accept`] or [`RtmpConnection::reject`].
@@ -102,6 +103,34 @@ pub enum RtmpEvent {
     Video { bytes: usize, header: [u8; 5] },
     /// The encoder stopped publishing.
     PublishFinished,
+}
+
+impl std::fmt::Debug for RtmpEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RtmpEvent::Connect { request_id, application } => f
+                .debug_struct("Connect")
+                .field("request_id", request_id)
+                .field("application", &split_query(application).0)
+                .finish_non_exhaustive(),
+            RtmpEvent::Publish { request_id, application, .. } => f
+                .debug_struct("Publish")
+                .field("request_id", request_id)
+                .field("application", &split_query(application).0)
+                .finish_non_exhaustive(),
+            RtmpEvent::Play { request_id } => {
+                f.debug_struct("Play").field("request_id", request_id).finish()
+            }
+            RtmpEvent::Metadata(metadata) => f.debug_tuple("Metadata").field(metadata).finish(),
+            RtmpEvent::Audio { bytes, header } => {
+                f.debug_struct("Audio").field("bytes", bytes).field("header", header).finish()
+            }
+            RtmpEvent::Video { bytes, header } => {
+                f.debug_struct("Video").field("bytes", bytes).field("header", header).finish()
+            }
+            RtmpEvent::PublishFinished => f.write_str("PublishFinished"),
+        }
+    }
 }
 
 /// Why a connection is closed.
@@ -916,6 +945,22 @@ mod tests {
         assert!(presented("token=a&secret=b", "").is_err());
         assert!(presented("token=", "").is_err());
         assert_eq!(presented("other=1", ""), Ok(Presented::Nothing));
+    }
+
+    #[test]
+    fn debug_shows_no_stream_name_nor_query() {
+        let publish = RtmpEvent::Publish {
+            request_id: 1,
+            application: "live?token=app-secret".to_owned(),
+            stream_name: "9d2f7a61-3c4b?password=pw-secret".to_owned(),
+        };
+        let connect =
+            RtmpEvent::Connect { request_id: 0, application: "live?token=app-secret".to_owned() };
+        let shown = format!("{publish:?} {connect:?}");
+        for secret in ["app-secret", "9d2f7a61", "pw-secret"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(shown.contains("\"live\""), "{shown}");
     }
 
     #[test]
