@@ -86,6 +86,8 @@ pub(crate) struct Control {
     ingest_base_url: Option<String>,
     /// Where the RTMP listener is configured to bind, for the URL before it is bound.
     rtmp_listen: SocketAddr,
+    /// The RTMP application AIOZ's publishes go to: the `rtmp_url`'s last path segment.
+    aioz_application: String,
 }
 
 /// The application AIOZ's keys publish to: the last segment of their `rtmp_url`.
@@ -99,6 +101,12 @@ impl Control {
             rtmp: RwLock::default(),
             ingest_base_url: config.ingest_base_url.clone(),
             rtmp_listen: config.rtmp_listen,
+            aioz_application: match &config.ingest_base_url {
+                Some(url) => {
+                    url.trim_end_matches('/').rsplit('/').next().unwrap_or_default().into()
+                }
+                None => AIOZ_APPLICATION.to_owned(),
+            },
         }
     }
 
@@ -132,13 +140,8 @@ impl Control {
     }
 
     /// The RTMP application AIOZ's publishes go to: the `rtmp_url`'s last path segment.
-    pub(crate) fn aioz_application(&self) -> String {
-        match &self.ingest_base_url {
-            Some(url) => {
-                url.trim_end_matches('/').rsplit('/').next().unwrap_or_default().to_owned()
-            }
-            None => AIOZ_APPLICATION.to_owned(),
-        }
+    pub(crate) fn aioz_application(&self) -> &str {
+        &self.aioz_application
     }
 
     fn listeners(&self) -> Vec<SocketAddr> {

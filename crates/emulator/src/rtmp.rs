@@ -731,7 +731,7 @@ impl Connection {
             tracing::error!(%error, "deciding an RTMP publish failed");
             "the emulator could not decide this publish; its log says why".to_owned()
         };
-        match route(&ingest.control.aioz_application(), application, stream_key) {
+        match route(ingest.control.aioz_application(), application, stream_key) {
             Route::Aioz => {
                 let Some(key) = ingest
                     .store
