@@ -420,21 +420,52 @@ fn start_emulator(root: &Path, dir: &Path, validate: bool) -> Result<(Child, Soc
     Ok((child, address))
 }
 
-/// Creates a live stream key in `token`'s account with a plain HTTP/1.1 request; its id.
+/// Creates a live stream key in `token`'s account; its id.
 fn create_key(address: SocketAddr, token: &str) -> Result<String> {
     let body = r#"{"name": "bench", "save": true}"#;
+    let authorization = format!("Authorization: Bearer {token}");
+    let (_, json) = request(address, "POST /api/live_streams", &authorization, body)?;
+    let value: serde_json::Value = serde_json::from_str(&json).context("the create answer")?;
+    value["data"]["id"].as_str().map(str::to_owned).context("the create answer has no id")
+}
+
+/// One plain HTTP/1.1 request with a JSON body and one more header (`Name: value`), on a
+/// connection of its own: the answer's status line and body.
+pub(crate) fn request(
+    address: SocketAddr,
+    method_and_path: &str,
+    header: &str,
+    body: &str,
+) -> Result<(String, String)> {
     let mut stream = TcpStream::connect(address)?;
     write!(
         stream,
-        "POST /api/live_streams HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\n\
+        "{method_and_path} HTTP/1.1\r\nHost: {address}\r\n{header}\r\n\
          Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )?;
     let mut answer = String::new();
     stream.read_to_string(&mut answer)?;
-    let json = answer.split_once("\r\n\r\n").map(|(_, body)| body).unwrap_or_default();
-    let value: serde_json::Value = serde_json::from_str(json).context("the create answer")?;
-    value["data"]["id"].as_str().map(str::to_owned).context("the create answer has no id")
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    let status = head.lines().next().unwrap_or_default().to_owned();
+    Ok((status, body.to_owned()))
+}
+
+/// A port on 127.0.0.1 that was free a moment ago, for a server that takes its port as a flag.
+pub(crate) fn free_port() -> Result<SocketAddr> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?)
+}
+
+/// Waits until something listens on `address`, for at most `within`.
+pub(crate) fn wait_for(address: SocketAddr, within: Duration) -> Result<()> {
+    let started = Instant::now();
+    while TcpStream::connect(address).is_err() {
+        if started.elapsed() > within {
+            bail!("nothing listens on {address} after {} s", within.as_secs());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
 }
 
 /// Prism, installed into `target/prism` when missing.
@@ -459,22 +490,15 @@ fn install_prism(root: &Path) -> Result<PathBuf> {
 }
 
 fn start_prism(binary: &Path, spec: &Path) -> Result<(Child, SocketAddr)> {
-    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let address = SocketAddr::from(([127, 0, 0, 1], port));
+    let address = free_port()?;
     let child = Command::new(binary)
-        .args(["mock", "-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(["mock", "-h", "127.0.0.1", "-p", &address.port().to_string()])
         .arg(spec)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .context("starting prism")?;
-    let started = Instant::now();
-    while TcpStream::connect(address).is_err() {
-        if started.elapsed() > Duration::from_secs(60) {
-            bail!("prism did not start listening on {address} within 60 s");
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_for(address, Duration::from_secs(60)).context("starting prism")?;
     Ok((child, address))
 }
 

@@ -24,6 +24,7 @@ use rml_rtmp::sessions::{
 };
 use rml_rtmp::time::RtmpTimestamp;
 
+use crate::bench::{free_port, request, wait_for};
 use crate::ci::cargo;
 
 /// Where Debian's `libnginx-mod-rtmp` puts the module.
@@ -31,6 +32,8 @@ const NGINX_RTMP_MODULE: &str = "/usr/lib/nginx/modules/ngx_rtmp_module.so";
 /// The source's length; publishers loop it.
 const SOURCE_SECONDS: u32 = 10;
 const API_KEY: &str = "bench-api-key";
+/// How long a server may take to start listening.
+const START_WITHIN: Duration = Duration::from_secs(30);
 
 /// One FLV tag a publisher sends.
 struct Tag {
@@ -279,23 +282,16 @@ impl Running {
             .spawn()
             .with_context(|| format!("starting {}", binary.display()))?;
         let running = Self { child, rtmp };
-        wait_for(http)?;
-        wait_for(rtmp)?;
+        wait_for(http, START_WITHIN)?;
+        wait_for(rtmp, START_WITHIN)?;
         // `live` asks the local endpoint about each publish, as nginx's `on_publish` does.
         let body = format!(
             r#"{{"data": {{"attributes": {{"authorizationEnabled": true, "authType": "request", "requestURL": "http://{auth}/on_publish", "allowStreamOverwrite": true}}}}}}"#
         );
-        let mut stream = TcpStream::connect(http)?;
-        write!(
-            stream,
-            "PATCH /api/applications/live/settings/ingest HTTP/1.1\r\nHost: {http}\r\nX-Api-Key: {API_KEY}\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )?;
-        let mut answer = String::new();
-        stream.read_to_string(&mut answer)?;
-        if !answer.starts_with("HTTP/1.1 200") {
-            bail!("setting `live`'s ingest settings failed: {answer}");
+        let path = "PATCH /api/applications/live/settings/ingest";
+        let (status, answer) = request(http, path, &format!("X-Api-Key: {API_KEY}"), &body)?;
+        if !status.starts_with("HTTP/1.1 200") {
+            bail!("setting `live`'s ingest settings failed: {status} {answer}");
         }
         Ok(running)
     }
@@ -329,7 +325,7 @@ impl Running {
             .spawn()
             .context("starting nginx")?;
         let running = Self { child, rtmp };
-        wait_for(rtmp)?;
+        wait_for(rtmp, START_WITHIN)?;
         Ok(running)
     }
 
@@ -378,21 +374,6 @@ fn process_ticks(pid: u32) -> Result<u64> {
 fn clock_ticks() -> Result<f64> {
     let output = Command::new("getconf").arg("CLK_TCK").output().context("running getconf")?;
     Ok(String::from_utf8_lossy(&output.stdout).trim().parse()?)
-}
-
-fn free_port() -> Result<SocketAddr> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?)
-}
-
-fn wait_for(address: SocketAddr) -> Result<()> {
-    let started = Instant::now();
-    while TcpStream::connect(address).is_err() {
-        if started.elapsed() > Duration::from_secs(30) {
-            bail!("nothing listens on {address} after 30 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Ok(())
 }
 
 /// `count` publishers at once, each on a thread of its own.
