@@ -28,7 +28,7 @@ pub const CONTROL_TOKEN_HEADER: &str = "x-emulator-token";
 /// Whether `path` is a control operation's: `/_emulator/` and anything but publishing.
 pub(crate) fn is_control_path(path: &str) -> bool {
     path.strip_prefix("/_emulator/").is_some_and(|rest| {
-        matches!(rest, "health" | "credentials" | "reset" | "journal" | "faults")
+        matches!(rest, "health" | "credentials" | "reset" | "journal" | "faults" | "sessions")
             || rest.starts_with("faults/")
             || rest.starts_with("specs/")
     })

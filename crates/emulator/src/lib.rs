@@ -842,7 +842,12 @@ mod tests {
         assert_eq!(status, 401);
         let body: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert!(body["message"].as_str().unwrap().contains("X-Emulator-Token"), "{body}");
-        for path in ["/_emulator/health", "/_emulator/credentials", "/_emulator/journal"] {
+        for path in [
+            "/_emulator/health",
+            "/_emulator/credentials",
+            "/_emulator/journal",
+            "/_emulator/sessions",
+        ] {
             assert_eq!(status_of(&emulator, path, None).await, 401, "{path}");
             assert_eq!(status_of(&emulator, path, Some("guess")).await, 401, "{path}");
             assert_eq!(status_of(&emulator, path, Some(&token)).await, 200, "{path}");
