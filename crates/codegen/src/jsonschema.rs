@@ -5,7 +5,8 @@
 //! `readOnly` / `writeOnly` make them differ, and an `x-operations` index that says which definition each
 //! operation's request and responses use. What changes on the way:
 //!
-//! - `nullable: true` adds `"null"` to `type`, and `null` to `enum` when there is one;
+//! - `nullable: true` adds `"null"` to `type`, and `null` to `enum` when there is one; a nullable
+//!   schema without a `type` (an `allOf` over a `$ref`) becomes an `anyOf` of it and `null`;
 //! - `readOnly` properties are forbidden (and not required) in `.request` variants, `writeOnly` ones in
 //!   `.response` variants (so no response can carry a secret); a property whose `$ref` target is itself
 //!   `writeOnly` (the `Secret` schema) counts as `writeOnly`;
@@ -298,6 +299,10 @@ impl<'a> Converter<'a> {
         {
             required.retain(|name| name.as_str().is_none_or(|name| !forbidden.contains(name)));
         }
+        if nullable && !map.contains_key("type") {
+            // A schema with no `type` of its own (`allOf` over a `$ref`) takes `null` as a branch.
+            return Ok(json!({"anyOf": [Value::Object(out), {"type": "null"}]}));
+        }
         Ok(Value::Object(out))
     }
 
@@ -475,6 +480,23 @@ mod tests {
         assert_eq!(defs["B"], json!({"type": ["string", "null"], "enum": ["x", null]}));
         assert!(validator(&defs, "B").is_valid(&Value::Null));
         assert!(!validator(&defs, "B").is_valid(&json!("y")));
+    }
+
+    #[test]
+    fn a_nullable_reference_takes_null_too() {
+        let defs = convert(json!({
+            "Inner": {"type": "object", "required": ["id"]},
+            "Outer": {
+                "type": "object",
+                "properties": {
+                    "inner": {"nullable": true, "allOf": [{"$ref": "#/components/schemas/Inner"}]},
+                },
+            },
+        }));
+        let outer = validator(&defs, "Outer");
+        assert!(outer.is_valid(&json!({"inner": null})));
+        assert!(outer.is_valid(&json!({"inner": {"id": 1}})));
+        assert!(!outer.is_valid(&json!({"inner": {}})));
     }
 
     #[test]

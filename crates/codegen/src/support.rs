@@ -28,6 +28,9 @@ pub enum ParameterShape {
     Uuid,
     /// An inline `format: date-time` string (RFC 3339).
     DateTime,
+    /// An inline `format: password` string: a credential, decoded as `streamspec_types::Secret` so
+    /// that no `Debug` shows it.
+    Secret,
     /// A string schema named by `$ref` (an enum, or a pattern), decoded as its generated type;
     /// `expected` is what the 400 says a value must be.
     Named { name: String, expected: String },
@@ -145,7 +148,7 @@ pub fn parameter_shape(
     };
     let refused = || {
         format!(
-            "parameter `{name}`: its schema is not supported by the server generator (an integer, a boolean, a string, a `format: uuid` or `format: date-time` string, or a `$ref` to a string schema)"
+            "parameter `{name}`: its schema is not supported by the server generator (an integer, a boolean, a string, a `format: uuid`, `format: date-time` or `format: password` string, or a `$ref` to a string schema)"
         )
     };
     let SchemaKind::Type(kind) = &resolved.schema_kind else { return Err(refused()) };
@@ -184,6 +187,12 @@ pub fn parameter_shape(
                 == VariantOrUnknownOrEmpty::Item(openapiv3::StringFormat::DateTime) =>
         {
             ParameterShape::DateTime
+        }
+        (Type::String(string), None)
+            if string.format
+                == VariantOrUnknownOrEmpty::Item(openapiv3::StringFormat::Password) =>
+        {
+            ParameterShape::Secret
         }
         (Type::String(string), None) if string.format == VariantOrUnknownOrEmpty::Empty => {
             ParameterShape::Text

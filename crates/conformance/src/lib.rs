@@ -359,7 +359,7 @@ mod tests {
     fn every_embedded_schema_compiles() {
         let catalog = Catalog::build().unwrap();
         assert!(catalog.schemas(Api::Aioz).count() >= 12);
-        assert_eq!(catalog.operations(Api::Aioz).count(), 5);
+        assert_eq!(catalog.operations(Api::Aioz).count(), 15);
         assert_eq!(catalog.operations(Api::Storm).count(), 6);
     }
 
@@ -373,6 +373,12 @@ mod tests {
         assert_eq!(found("PATCH", "/api/live_streams/abc"), None);
         assert_eq!(found("GET", "/api/live_streams/abc/def"), None);
         assert_eq!(found("GET", "/api/live_streams/"), None);
+        // A literal segment wins over a parameter in the same place.
+        assert_eq!(found("GET", "/api/live_streams/multicast/k"), Some("get_multicast"));
+        assert_eq!(found("GET", "/api/live_streams/statistic/s"), Some("get_streaming_statistic"));
+        assert_eq!(found("POST", "/api/live_streams/abc/media"), Some("list_live_stream_media"));
+        assert_eq!(found("DELETE", "/api/live_streams/a/streamings/b"), Some("delete_streaming"));
+        assert_eq!(found("GET", "/api/live_streams/multicast"), Some("get_live_stream_key"));
     }
 
     #[test]

@@ -147,5 +147,5 @@ fn list_prints_every_schema_and_operation() {
         text.contains("emulator operation publish POST /_emulator/applications/{appName}/publish"),
         "{text}"
     );
-    assert_eq!(text.lines().filter(|line| line.contains(" operation ")).count(), 22);
+    assert_eq!(text.lines().filter(|line| line.contains(" operation ")).count(), 32);
 }

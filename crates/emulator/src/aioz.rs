@@ -6,7 +6,8 @@ use std::time::Duration;
 use streamspec_server::aioz::types::{
     self, DeleteLiveStreamKeyResponse as Deleted, ErrorResponse, LiveStreamKey, LiveStreamKeyList,
     LiveStreamKeyListResponse, LiveStreamKeyResponse, LiveStreamKeySortBy, LiveStreamKeyTypeFilter,
-    SortOrder,
+    LiveStreamMediaSortBy, MessageResponse, Multicast, MulticastResponse, SortOrder, Streaming,
+    StreamingList, StreamingListResponse, StreamingResponse, StreamingStatisticResponse,
 };
 use streamspec_server::aioz::*;
 use streamspec_server::types::chrono::{SecondsFormat, Utc};
@@ -15,7 +16,10 @@ use streamspec_server::{HandlerError, Rejection, async_trait};
 
 use crate::MinuteWindows;
 use crate::config::{AiozAccount, Config};
-use crate::store::{KeyQuery, Storage, StoredKey};
+use crate::store::{
+    KeyQuery, RecordingQuery, Storage, StoredKey, StoredMulticast, StoredStreaming,
+};
+use crate::streamings;
 
 pub struct Aioz {
     store: Arc<dyn Storage>,
@@ -173,6 +177,92 @@ fn now() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
+/// The messages of the operations that answer no data.
+const KEY_NOT_FOUND: &str = "live stream key not found";
+const STREAMING_NOT_FOUND: &str = "streaming not found";
+
+fn message(text: &str) -> MessageResponse {
+    let mut body = MessageResponse::new();
+    body.status = Some(SUCCESS.to_owned());
+    body.message = Some(text.to_owned());
+    body
+}
+
+impl Aioz {
+    /// The account's key, or `None` (another account's key is not found either).
+    fn owned_key(&self, account: &str, id: &str) -> Result<Option<StoredKey>, HandlerError> {
+        self.store.key(account, id).map_err(HandlerError::internal)
+    }
+
+    /// The account's key with this `stream_key`, as the multicast operations name it.
+    fn key_of_stream_key(
+        &self,
+        account: &str,
+        stream_key: &streamspec_server::types::Secret,
+    ) -> Result<Option<StoredKey>, HandlerError> {
+        let key =
+            self.store.key_by_stream_key(stream_key.expose()).map_err(HandlerError::internal)?;
+        Ok(key.filter(|key| key.account == account))
+    }
+
+    fn streaming(&self, stored: &StoredStreaming, key: &StoredKey) -> Streaming {
+        let kind = key.kind.as_deref().unwrap_or("video");
+        streamings::streaming(stored, kind, &self.sessions, &self.control)
+    }
+
+    fn streaming_envelope(&self, stored: &StoredStreaming, key: &StoredKey) -> StreamingResponse {
+        let mut body = StreamingResponse::new(self.streaming(stored, key));
+        body.status = Some(SUCCESS.to_owned());
+        body
+    }
+
+    fn streaming_list(
+        &self,
+        stored: &[StoredStreaming],
+        key: &StoredKey,
+        total: i64,
+    ) -> StreamingListResponse {
+        let mut data = StreamingList::new();
+        data.media = Some(stored.iter().map(|streaming| self.streaming(streaming, key)).collect());
+        data.total = Some(total);
+        let mut body = StreamingListResponse::new();
+        body.status = Some(SUCCESS.to_owned());
+        body.data = Some(data);
+        body
+    }
+
+    fn multicast_envelope(
+        &self,
+        key: &StoredKey,
+        stored: Option<StoredMulticast>,
+    ) -> MulticastResponse {
+        let urls = stored
+            .as_ref()
+            .and_then(|stored| serde_json::from_str::<Vec<String>>(&stored.urls).ok())
+            .unwrap_or_default();
+        let mut data = Multicast::new();
+        // A key without destinations has no record yet: its id is the one the first write will keep.
+        data.id = Some(stored.map_or_else(|| multicast_id(&key.id), |stored| stored.id));
+        data.live_stream_key_id = Some(key.id.clone());
+        data.stream_key = Some(key.stream_key.clone());
+        data.user_id = Some(key.account.clone());
+        data.live_stream_multicast_urls = Some(urls);
+        let mut body = MulticastResponse::new(data);
+        body.status = Some(SUCCESS.to_owned());
+        body
+    }
+}
+
+/// The id of a key's multicast record: derived from the key's, so it is the same before and after
+/// the first write. The mask leaves the version and variant bits as they are.
+fn multicast_id(key_id: &str) -> String {
+    const MASK: u128 = 0x5a5a_5a5a_5a5a_0a5a_1a5a_5a5a_5a5a_5a5a;
+    match Uuid::try_parse(key_id) {
+        Ok(key) => Uuid::from_u128(key.as_u128() ^ MASK).to_string(),
+        Err(_) => Uuid::new_v4().to_string(),
+    }
+}
+
 #[async_trait]
 impl LiveStreamsApi for Aioz {
     /// Unknown credentials are refused before the query or body is read; the operations count the
@@ -305,5 +395,271 @@ impl LiveStreamsApi for Aioz {
         } else {
             Ok(DeleteLiveStreamKeyResponse::NotFound(error("live stream key not found"), headers))
         }
+    }
+
+    async fn list_streamings(
+        &self,
+        input: ListStreamingsInput,
+    ) -> Result<ListStreamingsResponse, HandlerError> {
+        let (account, headers) = admit!(self, input, ListStreamingsResponse);
+        let Some(key) = self.owned_key(&account, &input.id.to_string())? else {
+            return Ok(ListStreamingsResponse::NotFound(error(KEY_NOT_FOUND), headers));
+        };
+        let stored = self.store.streamings(&account, &key.id).map_err(HandlerError::internal)?;
+        let total = i64::try_from(stored.len()).unwrap_or(i64::MAX);
+        Ok(ListStreamingsResponse::Ok(self.streaming_list(&stored, &key, total), headers))
+    }
+
+    async fn create_streaming(
+        &self,
+        input: CreateStreamingInput,
+    ) -> Result<CreateStreamingResponse, HandlerError> {
+        let (account, headers) = admit!(self, input, CreateStreamingResponse);
+        let body = input.body;
+        if let Some(message) = self.too_long(Some(&body.title)) {
+            let message = message.replacen("name:", "title:", 1);
+            return Ok(CreateStreamingResponse::BadRequest(error(&message), headers));
+        }
+        let qualities = if body.qualities.is_empty() {
+            streamings::default_qualities()
+        } else {
+            body.qualities
+        };
+        if let Some(message) = streamings::refused_qualities(&qualities) {
+            return Ok(CreateStreamingResponse::BadRequest(error(&message), headers));
+        }
+        let Some(key) = self.owned_key(&account, &input.id.to_string())? else {
+            return Ok(CreateStreamingResponse::NotFound(error(KEY_NOT_FOUND), headers));
+        };
+        let at = now();
+        let stored = StoredStreaming {
+            id: Uuid::now_v7().to_string(),
+            account,
+            key_id: key.id.clone(),
+            title: body.title.to_string(),
+            save: body.save,
+            qualities: serde_json::to_string(&qualities).map_err(HandlerError::internal)?,
+            status: types::StreamingStatus::Created.to_string(),
+            created_at: at.clone(),
+            updated_at: at,
+            started_at: None,
+            ended_at: None,
+            session_id: None,
+            bytes: 0,
+            frame_rate: 0.0,
+            audio_kbps: 0,
+            statistic_id: Uuid::new_v4().to_string(),
+            media_id: None,
+        };
+        if !self.store.insert_streaming(&stored).await.map_err(HandlerError::internal)? {
+            let message = "id: this live stream key has a streaming that has not ended; a key holds one at a time";
+            return Ok(CreateStreamingResponse::BadRequest(error(message), headers));
+        }
+        Ok(CreateStreamingResponse::Ok(self.streaming_envelope(&stored, &key), headers))
+    }
+
+    async fn update_streaming(
+        &self,
+        input: UpdateStreamingInput,
+    ) -> Result<UpdateStreamingResponse, HandlerError> {
+        let (account, headers) = admit!(self, input, UpdateStreamingResponse);
+        let body = input.body;
+        if let Some(message) = self.too_long(body.title.as_ref().map(|title| title.as_str())) {
+            let message = message.replacen("name:", "title:", 1);
+            return Ok(UpdateStreamingResponse::BadRequest(error(&message), headers));
+        }
+        if let Some(message) = streamings::refused_qualities(&body.qualities) {
+            return Ok(UpdateStreamingResponse::BadRequest(error(&message), headers));
+        }
+        if self.owned_key(&account, &input.id.to_string())?.is_none() {
+            return Ok(UpdateStreamingResponse::NotFound(error(KEY_NOT_FOUND), headers));
+        }
+        let (key_id, stream_id) = (input.id.to_string(), body.stream_id.to_string());
+        let found =
+            self.store.streaming(&account, &key_id, &stream_id).map_err(HandlerError::internal)?;
+        let Some(mut stored) = found else {
+            return Ok(UpdateStreamingResponse::NotFound(error(STREAMING_NOT_FOUND), headers));
+        };
+        let not_live = || {
+            let message = "stream_id: the streaming is not live; a streaming can be updated only while it is live";
+            Ok(UpdateStreamingResponse::BadRequest(error(message), headers))
+        };
+        if stored.status != types::StreamingStatus::Live.to_string() {
+            return not_live();
+        }
+        if let Some(title) = body.title {
+            stored.title = title.to_string();
+        }
+        if let Some(save) = body.save {
+            stored.save = save;
+        }
+        if !body.qualities.is_empty() {
+            stored.qualities =
+                serde_json::to_string(&body.qualities).map_err(HandlerError::internal)?;
+        }
+        stored.updated_at = now();
+        match self.store.update_live_streaming(&stored).await.map_err(HandlerError::internal)? {
+            Some(_) => Ok(UpdateStreamingResponse::Ok(
+                message("Live stream media updated successfully"),
+                headers,
+            )),
+            // It ended between the read and the write.
+            None => not_live(),
+        }
+    }
+
+    async fn get_streaming(
+        &self,
+        input: GetStreamingInput,
+    ) -> Result<GetStreamingResponse, HandlerError> {
+        let (account, headers) = admit!(self, input, GetStreamingResponse);
+        let Some(key) = self.owned_key(&account, &input.id.to_string())? else {
+            return Ok(GetStreamingResponse::NotFound(error(KEY_NOT_FOUND), headers));
+        };
+        let found = self
+            .store
+            .streaming(&account, &key.id, &input.stream_id.to_string())
+            .map_err(HandlerError::internal)?;
+        match found {
+            Some(stored) => {
+                Ok(GetStreamingResponse::Ok(self.streaming_envelope(&stored, &key), headers))
+            }
+            None => Ok(GetStreamingResponse::NotFound(error(STREAMING_NOT_FOUND), headers)),
+        }
+    }
+
+    async fn delete_streaming(
+        &self,
+        input: DeleteStreamingInput,
+    ) -> Result<DeleteStreamingResponse, HandlerError> {
+        let (account, headers) = admit!(self, input, DeleteStreamingResponse);
+        let (first, second) = (input.id.to_string(), input.stream_id.to_string());
+        // The documented order is (key, streaming); both vendor suites send (streaming, key).
+        let mut found = None;
+        for (key_id, id) in [(&first, &second), (&second, &first)] {
+            if let Some(stored) =
+                self.store.streaming(&account, key_id, id).map_err(HandlerError::internal)?
+            {
+                found = Some(stored);
+                break;
+            }
+        }
+        let Some(stored) = found else {
+            return Ok(DeleteStreamingResponse::NotFound(error(STREAMING_NOT_FOUND), headers));
+        };
+        let deleted = self
+            .store
+            .delete_streaming(&account, &stored.key_id, &stored.id)
+            .await
+            .map_err(HandlerError::internal)?;
+        if !deleted {
+            return Ok(DeleteStreamingResponse::NotFound(error(STREAMING_NOT_FOUND), headers));
+        }
+        // A live streaming's encoder is disconnected: what it streams to is gone.
+        if let Some(session) = stored.session_id.and_then(|id| id.parse().ok()) {
+            self.sessions.end(session);
+        }
+        Ok(DeleteStreamingResponse::Ok(message("Live stream media deleted successfully"), headers))
+    }
+
+    async fn list_live_stream_media(
+        &self,
+        input: ListLiveStreamMediaInput,
+    ) -> Result<ListLiveStreamMediaResponse, HandlerError> {
+        let (account, headers) = admit!(self, input, ListLiveStreamMediaResponse);
+        let body = input.body;
+        if body.offset < 0 {
+            let message = "offset: must be at least 0";
+            return Ok(ListLiveStreamMediaResponse::BadRequest(error(message), headers));
+        }
+        let Some(key) = self.owned_key(&account, &input.id.to_string())? else {
+            return Ok(ListLiveStreamMediaResponse::NotFound(error(KEY_NOT_FOUND), headers));
+        };
+        let sort_by = match body.sort_by.unwrap_or(LiveStreamMediaSortBy::CreatedAt) {
+            LiveStreamMediaSortBy::CreatedAt => "created_at",
+            LiveStreamMediaSortBy::UpdatedAt => "updated_at",
+            LiveStreamMediaSortBy::Title => "title",
+            LiveStreamMediaSortBy::Size => "bytes",
+        };
+        let query = RecordingQuery {
+            search: body.search.map(String::from),
+            status: body.status.map(String::from),
+            media_status: body.media_status.map(String::from),
+            sort_by,
+            descending: body.order_by.unwrap_or(SortOrder::Desc) == SortOrder::Desc,
+            limit: i64::from(body.limit.get().min(100)),
+            offset: i64::from(body.offset),
+        };
+        let (stored, total) =
+            self.store.recordings(&account, &key.id, &query).map_err(HandlerError::internal)?;
+        Ok(ListLiveStreamMediaResponse::Ok(self.streaming_list(&stored, &key, total), headers))
+    }
+
+    async fn get_multicast(
+        &self,
+        input: GetMulticastInput,
+    ) -> Result<GetMulticastResponse, HandlerError> {
+        let (account, headers) = admit!(self, input, GetMulticastResponse);
+        let Some(key) = self.key_of_stream_key(&account, &input.stream_key)? else {
+            return Ok(GetMulticastResponse::NotFound(error(KEY_NOT_FOUND), headers));
+        };
+        let stored = self.store.multicast(&account, &key.id).map_err(HandlerError::internal)?;
+        Ok(GetMulticastResponse::Ok(self.multicast_envelope(&key, stored), headers))
+    }
+
+    async fn upsert_multicast(
+        &self,
+        input: UpsertMulticastInput,
+    ) -> Result<UpsertMulticastResponse, HandlerError> {
+        let (account, headers) = admit!(self, input, UpsertMulticastResponse);
+        let Some(key) = self.key_of_stream_key(&account, &input.stream_key)? else {
+            return Ok(UpsertMulticastResponse::NotFound(error(KEY_NOT_FOUND), headers));
+        };
+        let urls: Vec<String> = input.body.multicast_urls.into_iter().map(String::from).collect();
+        let stored = StoredMulticast {
+            id: multicast_id(&key.id),
+            account: account.clone(),
+            key_id: key.id.clone(),
+            urls: serde_json::to_string(&urls).map_err(HandlerError::internal)?,
+        };
+        let stored = self.store.upsert_multicast(&stored).await.map_err(HandlerError::internal)?;
+        Ok(UpsertMulticastResponse::Ok(self.multicast_envelope(&key, Some(stored)), headers))
+    }
+
+    async fn delete_multicast(
+        &self,
+        input: DeleteMulticastInput,
+    ) -> Result<DeleteMulticastResponse, HandlerError> {
+        let (account, headers) = admit!(self, input, DeleteMulticastResponse);
+        let Some(key) = self.key_of_stream_key(&account, &input.stream_key)? else {
+            return Ok(DeleteMulticastResponse::NotFound(error(KEY_NOT_FOUND), headers));
+        };
+        // Deleting destinations a key does not have leaves it as asked: no destinations.
+        self.store.delete_multicast(&account, &key.id).await.map_err(HandlerError::internal)?;
+        Ok(DeleteMulticastResponse::Ok(
+            message("Live stream multicast deleted successfully"),
+            headers,
+        ))
+    }
+
+    async fn get_streaming_statistic(
+        &self,
+        input: GetStreamingStatisticInput,
+    ) -> Result<GetStreamingStatisticResponse, HandlerError> {
+        let (account, headers) = admit!(self, input, GetStreamingStatisticResponse);
+        let found = self
+            .store
+            .streaming_by_id(&account, &input.stream_media_id.to_string())
+            .map_err(HandlerError::internal)?;
+        let Some(stored) = found else {
+            return Ok(GetStreamingStatisticResponse::NotFound(
+                error(STREAMING_NOT_FOUND),
+                headers,
+            ));
+        };
+        let mut body =
+            StreamingStatisticResponse::new(streamings::statistic(&stored, &self.sessions));
+        body.status = Some(SUCCESS.to_owned());
+        Ok(GetStreamingStatisticResponse::Ok(body, headers))
     }
 }

@@ -25,6 +25,16 @@ use crate::{Config, Credentials, MinuteWindows};
 /// The header that carries the control token.
 pub const CONTROL_TOKEN_HEADER: &str = "x-emulator-token";
 
+/// `path` as the log and the journal write it: the `stream_key` a multicast path names is a
+/// credential, so it is written as `{stream_key}`.
+pub(crate) fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
+    const MULTICAST: &str = "/api/live_streams/multicast/";
+    match path.strip_prefix(MULTICAST) {
+        Some(key) if !key.is_empty() => format!("{MULTICAST}{{stream_key}}").into(),
+        _ => path.into(),
+    }
+}
+
 /// Whether `path` is a control operation's: `/_emulator/` and anything but publishing.
 pub(crate) fn is_control_path(path: &str) -> bool {
     path.strip_prefix("/_emulator/").is_some_and(|rest| {
@@ -86,6 +96,8 @@ pub(crate) struct Control {
     ingest_base_url: Option<String>,
     /// Where the RTMP listener is configured to bind, for the URL before it is bound.
     rtmp_listen: SocketAddr,
+    /// Where the HTTP listener is configured to bind, for placeholder URLs before one is bound.
+    http_listen: SocketAddr,
     /// The RTMP application AIOZ's publishes go to: the `rtmp_url`'s last path segment.
     aioz_application: String,
 }
@@ -101,6 +113,7 @@ impl Control {
             rtmp: RwLock::default(),
             ingest_base_url: config.ingest_base_url.clone(),
             rtmp_listen: config.rtmp_listen,
+            http_listen: config.listen,
             aioz_application: match &config.ingest_base_url {
                 Some(url) => {
                     url.trim_end_matches('/').rsplit('/').next().unwrap_or_default().into()
@@ -137,6 +150,13 @@ impl Control {
                 format!("rtmp://{address}/{AIOZ_APPLICATION}")
             }
         }
+    }
+
+    /// A URL on the emulator's first HTTP listener that stands for something it does not serve (a
+    /// streaming's player or manifest): `http://<listener>/_emulator/placeholder/<id>/<rest>`.
+    pub(crate) fn placeholder_url(&self, id: &str, rest: &str) -> String {
+        let address = self.listeners().first().copied().unwrap_or(self.http_listen);
+        format!("http://{address}/_emulator/placeholder/{id}/{rest}")
     }
 
     /// The RTMP application AIOZ's publishes go to: the `rtmp_url`'s last path segment.
@@ -542,6 +562,13 @@ mod tests {
         }
         assert_eq!(faults.take("get_live_stream_key", Some("alice")), None);
         assert!(faults.list().is_empty() && !faults.armed());
+    }
+
+    #[test]
+    fn a_multicast_path_is_logged_without_its_stream_key() {
+        let path = "/api/live_streams/multicast/9d2f7a61-3c4b-4e58-8f1a-2b6c5d4e3f70";
+        assert_eq!(loggable_path(path), "/api/live_streams/multicast/{stream_key}");
+        assert_eq!(loggable_path("/api/live_streams/abc"), "/api/live_streams/abc");
     }
 
     #[test]

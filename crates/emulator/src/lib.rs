@@ -68,6 +68,7 @@ mod publish;
 pub mod rtmp;
 mod sessions;
 mod storm;
+mod streamings;
 mod threads;
 
 pub use connections::raise_open_files_limit;
@@ -167,6 +168,9 @@ impl Emulator {
     pub fn new(config: &Config) -> Result<Self> {
         let store: Arc<dyn store::Storage> = Arc::new(store::Sqlite::open(&config.db)?);
         let credentials = config::credentials(config, store.as_ref())?;
+        // No session from before this start publishes any more: a streaming it left live has ended.
+        let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        store.end_live_streamings(&at).wait()?;
         let allowed = config
             .storm
             .request_auth_allow
@@ -608,6 +612,7 @@ async fn front_door(State(front): State<Arc<Front>>, request: Request, next: Nex
     let closed = response.extensions().get::<control::CloseConnection>().is_some();
     let status = if closed { 0 } else { response.status().as_u16() };
     let micros = started.elapsed().as_micros() as u64;
+    let path = control::loggable_path(&path).into_owned();
     match response.extensions().get::<streamspec_server::adapter::ErrorMessage>() {
         Some(reason) => {
             tracing::info!(%method, path, query, status, micros, reason = reason.0, "request");

@@ -26,6 +26,7 @@ use crate::control::Control;
 use crate::publish::{self, StormVerdict};
 use crate::sessions::{LiveSession, LiveSessions};
 use crate::store::Storage;
+use crate::streamings;
 use crate::threads::Handoff;
 
 /// The most bytes a connection may send before its publish is accepted: a handshake (3,073 bytes)
@@ -636,8 +637,14 @@ impl Connection {
         };
         if let Some(publishing) = publishing {
             self.ingest.sessions.finished(&publishing.session);
-            if let Some(id) = publishing.storm {
-                self.ingest.authorizer.end_session(id);
+            match publishing.storm {
+                Some(id) => {
+                    self.ingest.authorizer.end_session(id);
+                }
+                None => {
+                    streamings::publisher_gone(self.ingest.store.as_ref(), &publishing.session)
+                        .await
+                }
             }
             let session = &publishing.session;
             tracing::info!(
@@ -752,6 +759,9 @@ impl Connection {
                 );
                 session.live_stream_key_id = key.id.parse().ok();
                 let session = Arc::new(session);
+                // The streaming goes live first, so the session this one replaces finds it taken
+                // over when it ends.
+                streamings::publisher_arrived(ingest.store.as_ref(), &key.id, &session).await;
                 let replaced = ingest.sessions.start_replacing(session.clone());
                 tracing::info!(
                     session = %session.id,
@@ -871,6 +881,9 @@ fn count(session: &LiveSession, event: RtmpEvent) {
             }
             if let Some(encoder) = metadata.encoder.clone() {
                 tracks.encoder = Some(encoder);
+            }
+            if let Some(kbps) = metadata.audio_bitrate_kbps {
+                tracks.audio_kbps = Some(kbps);
             }
         }
         _ => {}

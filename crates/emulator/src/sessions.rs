@@ -41,6 +41,8 @@ pub(crate) struct Tracks {
     pub video: Option<VideoTrack>,
     pub audio: Option<AudioTrack>,
     pub encoder: Option<String>,
+    /// The audio bitrate the metadata gives, in Kbps.
+    pub audio_kbps: Option<u32>,
 }
 
 impl std::fmt::Debug for LiveSession {
@@ -81,6 +83,31 @@ impl LiveSession {
             tracks: Mutex::default(),
             ended: Notify::new(),
         }
+    }
+
+    /// What the session has measured so far: the bytes, the frame rate (the metadata's, else video
+    /// messages over the time since the start) and the audio bitrate the metadata gives.
+    pub(crate) fn measured(&self) -> crate::store::Measured {
+        let bytes = i64::try_from(self.bytes.load(Ordering::Relaxed)).unwrap_or(i64::MAX);
+        let tracks = self.tracks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let seconds = self.live_for().as_secs_f64();
+        let counted = self.video_messages.load(Ordering::Relaxed) as f64;
+        let frame_rate = tracks
+            .video
+            .as_ref()
+            .and_then(|video| video.frame_rate)
+            .filter(|rate| rate.is_finite() && *rate > 0.0)
+            .unwrap_or(if seconds > 0.0 { counted / seconds } else { 0.0 });
+        crate::store::Measured {
+            bytes,
+            frame_rate,
+            audio_kbps: tracks.audio_kbps.map_or(0, i64::from),
+        }
+    }
+
+    /// How long the session has been live.
+    pub(crate) fn live_for(&self) -> std::time::Duration {
+        (Utc::now() - self.started_at).to_std().unwrap_or_default()
     }
 
     /// Resolves once the session has been ended from outside (at once if it already was).
@@ -124,6 +151,11 @@ pub(crate) struct LiveSessions {
 impl LiveSessions {
     fn live(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Arc<LiveSession>>> {
         self.live.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The live session with this id.
+    pub(crate) fn get(&self, id: Uuid) -> Option<Arc<LiveSession>> {
+        self.live().get(&id).cloned()
     }
 
     /// Adds a session.

@@ -27,6 +27,60 @@ pub struct StoredKey {
     pub updated_at: String,
 }
 
+/// A streaming (AIOZ's session on a key) as stored. What it measured while live is stored when it
+/// ends; while it is live, its figures come from its live session.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredStreaming {
+    pub id: String,
+    pub account: String,
+    pub key_id: String,
+    pub title: String,
+    pub save: bool,
+    /// The requested output qualities, as their JSON array.
+    pub qualities: String,
+    /// `created`, `live` or `ended`.
+    pub status: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub started_at: Option<String>,
+    pub ended_at: Option<String>,
+    /// The live session publishing to it, while it is live.
+    pub session_id: Option<String>,
+    /// Bytes the encoder sent, its frame rate and its audio bitrate (Kbps), once ended.
+    pub bytes: i64,
+    pub frame_rate: f64,
+    pub audio_kbps: i64,
+    pub statistic_id: String,
+    /// The recording, once a streaming with `save` has ended.
+    pub media_id: Option<String>,
+}
+
+/// A key's multicast destinations as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMulticast {
+    pub id: String,
+    pub account: String,
+    pub key_id: String,
+    /// The destinations, as their JSON array.
+    pub urls: String,
+}
+
+/// How a key's recordings are filtered, ordered and paged.
+#[derive(Debug, Clone)]
+pub struct RecordingQuery {
+    pub search: Option<String>,
+    pub status: Option<String>,
+    pub media_status: Option<String>,
+    /// An expression chosen in code: `created_at`, `updated_at`, `title` or `bytes`.
+    pub sort_by: &'static str,
+    pub descending: bool,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// The status of a recording, the one the emulator gives every recording.
+pub const RECORDING_STATUS: &str = "done";
+
 /// How a list is filtered, ordered and paged.
 #[derive(Debug, Clone)]
 pub struct KeyQuery {
@@ -62,6 +116,47 @@ pub trait Storage: Send + Sync + 'static {
     /// The key whose `stream_key` this is, of any account: what an RTMP publish names.
     fn key_by_stream_key(&self, stream_key: &str) -> Result<Option<StoredKey>>;
 
+    /// Stores a new streaming, unless its key holds one that has not ended (`false`).
+    fn insert_streaming(&self, streaming: &StoredStreaming) -> Write<bool>;
+    /// A streaming of the account's key.
+    fn streaming(&self, account: &str, key_id: &str, id: &str) -> Result<Option<StoredStreaming>>;
+    /// A streaming of the account, whatever its key.
+    fn streaming_by_id(&self, account: &str, id: &str) -> Result<Option<StoredStreaming>>;
+    /// Every streaming of the key, newest first.
+    fn streamings(&self, account: &str, key_id: &str) -> Result<Vec<StoredStreaming>>;
+    /// One page of the key's recorded streamings, and how many match in all.
+    fn recordings(
+        &self,
+        account: &str,
+        key_id: &str,
+        query: &RecordingQuery,
+    ) -> Result<(Vec<StoredStreaming>, i64)>;
+    /// Replaces a live streaming's title, `save` and qualities, and stamps `at`; `None` when it is not
+    /// live (or not there).
+    fn update_live_streaming(&self, streaming: &StoredStreaming) -> Write<Option<StoredStreaming>>;
+    /// Deletes a streaming and its recording.
+    fn delete_streaming(&self, account: &str, key_id: &str, id: &str) -> Write<bool>;
+    /// The newest streaming of the key that has not ended goes live with `session_id` (a session
+    /// replacing another takes its streaming over); answers its id, if the key has one.
+    fn streaming_live(&self, key_id: &str, session_id: &str, at: &str) -> Write<Option<String>>;
+    /// The streaming `session_id` is live on ends, keeping what the session measured; one made with
+    /// `save` gets its recording, `media_id`. Answers its id, if the session had one.
+    fn streaming_ended(
+        &self,
+        session_id: &str,
+        at: &str,
+        measured: Measured,
+        media_id: &str,
+    ) -> Write<Option<String>>;
+    /// Ends every live streaming: at a start, no session from before is live any more.
+    fn end_live_streamings(&self, at: &str) -> Write<usize>;
+    /// The key's multicast destinations, if it has any.
+    fn multicast(&self, account: &str, key_id: &str) -> Result<Option<StoredMulticast>>;
+    /// Replaces the key's multicast destinations, keeping the record's id; answers what is stored.
+    fn upsert_multicast(&self, multicast: &StoredMulticast) -> Write<StoredMulticast>;
+    /// Removes the key's multicast destinations; `false` when it had none.
+    fn delete_multicast(&self, account: &str, key_id: &str) -> Write<bool>;
+
     /// Creates an application; `false` when the name is taken.
     fn create_application(&self, name: &str, kind: &str, ingest: Option<&str>) -> Write<bool>;
     fn delete_application(&self, name: &str) -> Write<bool>;
@@ -90,6 +185,14 @@ pub trait Storage: Send + Sync + 'static {
         applications: Vec<(String, String, Option<String>)>,
         settings: Vec<(String, String)>,
     ) -> Write<()>;
+}
+
+/// What a live session measured, kept when its streaming ends.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Measured {
+    pub bytes: i64,
+    pub frame_rate: f64,
+    pub audio_kbps: i64,
 }
 
 /// A write that storage has taken: `.await` it for its outcome once committed, or [`Write::wait`] for
@@ -175,6 +278,18 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX live_stream_keys_name ON live_stream_keys (account, name, id);",
     // An RTMP publish names a key by its `stream_key` alone.
     "CREATE INDEX live_stream_keys_stream_key ON live_stream_keys (stream_key);",
+    // AIOZ's streamings, and the keys' multicast destinations.
+    "CREATE TABLE streamings (
+        id TEXT PRIMARY KEY, account TEXT NOT NULL, key_id TEXT NOT NULL, title TEXT NOT NULL,
+        save INTEGER NOT NULL, qualities TEXT NOT NULL, status TEXT NOT NULL,
+        created_at TEXT NOT NULL, updated_at TEXT NOT NULL, started_at TEXT, ended_at TEXT,
+        session_id TEXT, bytes INTEGER NOT NULL, frame_rate REAL NOT NULL,
+        audio_kbps INTEGER NOT NULL, statistic_id TEXT NOT NULL, media_id TEXT) WITHOUT ROWID;
+     CREATE INDEX streamings_key ON streamings (key_id, created_at);
+     CREATE INDEX streamings_session ON streamings (session_id);
+     CREATE TABLE multicasts (
+        key_id TEXT PRIMARY KEY, id TEXT NOT NULL, account TEXT NOT NULL, urls TEXT NOT NULL)
+        WITHOUT ROWID;",
 ];
 
 /// SQLite. An on-disk database has a writer thread that commits the writes waiting for it together,
@@ -479,6 +594,72 @@ fn key_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredKey> {
 }
 
 // The statements are constants so `prepare_cached` parses each once per connection.
+macro_rules! streaming_columns {
+    () => {
+        "id, account, key_id, title, save, qualities, status, created_at, updated_at, started_at, \
+         ended_at, session_id, bytes, frame_rate, audio_kbps, statistic_id, media_id"
+    };
+}
+
+fn streaming_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredStreaming> {
+    Ok(StoredStreaming {
+        id: row.get(0)?,
+        account: row.get(1)?,
+        key_id: row.get(2)?,
+        title: row.get(3)?,
+        save: row.get(4)?,
+        qualities: row.get(5)?,
+        status: row.get(6)?,
+        created_at: row.get(7)?,
+        updated_at: row.get(8)?,
+        started_at: row.get(9)?,
+        ended_at: row.get(10)?,
+        session_id: row.get(11)?,
+        bytes: row.get(12)?,
+        frame_rate: row.get(13)?,
+        audio_kbps: row.get(14)?,
+        statistic_id: row.get(15)?,
+        media_id: row.get(16)?,
+    })
+}
+
+fn select_streaming(
+    connection: &Connection,
+    account: &str,
+    key_id: &str,
+    id: &str,
+) -> rusqlite::Result<Option<StoredStreaming>> {
+    let sql = concat!(
+        "SELECT ",
+        streaming_columns!(),
+        " FROM streamings WHERE account = ?1 AND key_id = ?2 AND id = ?3"
+    );
+    connection
+        .prepare_cached(sql)?
+        .query_row(params![account, key_id, id], streaming_from_row)
+        .optional()
+}
+
+fn select_multicast(
+    connection: &Connection,
+    account: &str,
+    key_id: &str,
+) -> rusqlite::Result<Option<StoredMulticast>> {
+    connection
+        .prepare_cached(
+            "SELECT id, account, key_id, urls FROM multicasts WHERE account = ?1 AND key_id = ?2",
+        )?
+        .query_row(params![account, key_id], |row| {
+            Ok(StoredMulticast {
+                id: row.get(0)?,
+                account: row.get(1)?,
+                key_id: row.get(2)?,
+                urls: row.get(3)?,
+            })
+        })
+        .optional()
+}
+
 macro_rules! key_columns {
     () => {
         "id, account, name, stream_key, save, kind, created_at, updated_at"
@@ -616,9 +797,257 @@ impl Storage for Sqlite {
 
     fn delete_key(&self, account: &str, id: &str) -> Write<bool> {
         let (account, id) = (account.to_owned(), id.to_owned());
+        // The key's streamings, recordings and multicast destinations go with it.
+        self.with_savepoint(move |c| {
+            let deleted = c
+                .prepare_cached("DELETE FROM live_stream_keys WHERE account = ?1 AND id = ?2")?
+                .execute(params![account, id])?;
+            if deleted > 0 {
+                c.prepare_cached("DELETE FROM streamings WHERE key_id = ?1")?
+                    .execute(params![id])?;
+                c.prepare_cached("DELETE FROM multicasts WHERE key_id = ?1")?
+                    .execute(params![id])?;
+            }
+            Ok(deleted > 0)
+        })
+    }
+
+    fn insert_streaming(&self, streaming: &StoredStreaming) -> Write<bool> {
+        let s = streaming.clone();
+        self.with_savepoint(move |c| {
+            let open: i64 = c
+                .prepare_cached(
+                    "SELECT COUNT(*) FROM streamings WHERE key_id = ?1 AND status != 'ended'",
+                )?
+                .query_row(params![s.key_id], |row| row.get(0))?;
+            if open > 0 {
+                return Ok(false);
+            }
+            c.prepare_cached(concat!(
+                "INSERT INTO streamings (",
+                streaming_columns!(),
+                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
+            ))?
+            .execute(params![
+                s.id,
+                s.account,
+                s.key_id,
+                s.title,
+                s.save,
+                s.qualities,
+                s.status,
+                s.created_at,
+                s.updated_at,
+                s.started_at,
+                s.ended_at,
+                s.session_id,
+                s.bytes,
+                s.frame_rate,
+                s.audio_kbps,
+                s.statistic_id,
+                s.media_id
+            ])?;
+            Ok(true)
+        })
+    }
+
+    fn streaming(&self, account: &str, key_id: &str, id: &str) -> Result<Option<StoredStreaming>> {
+        self.read(|c| select_streaming(c, account, key_id, id))
+    }
+
+    fn streaming_by_id(&self, account: &str, id: &str) -> Result<Option<StoredStreaming>> {
+        self.read(|c| {
+            let sql = concat!(
+                "SELECT ",
+                streaming_columns!(),
+                " FROM streamings WHERE account = ?1 AND id = ?2"
+            );
+            c.prepare_cached(sql)?.query_row(params![account, id], streaming_from_row).optional()
+        })
+    }
+
+    fn streamings(&self, account: &str, key_id: &str) -> Result<Vec<StoredStreaming>> {
+        self.read(|c| {
+            let sql = concat!(
+                "SELECT ",
+                streaming_columns!(),
+                " FROM streamings WHERE account = ?1 AND key_id = ?2 ORDER BY created_at DESC, id DESC"
+            );
+            c.prepare_cached(sql)?.query_map(params![account, key_id], streaming_from_row)?.collect()
+        })
+    }
+
+    fn recordings(
+        &self,
+        account: &str,
+        key_id: &str,
+        query: &RecordingQuery,
+    ) -> Result<(Vec<StoredStreaming>, i64)> {
+        // `sort_by` is an expression chosen in code, never text from a request.
+        let order = if query.descending { "DESC" } else { "ASC" };
+        let filter = "account = ?1 AND key_id = ?2 AND media_id IS NOT NULL
+             AND (?3 IS NULL OR instr(lower(title), lower(?3)) > 0)
+             AND (?4 IS NULL OR status = ?4) AND (?5 IS NULL OR ?5 = ?6)";
+        let page = format!(
+            "SELECT {} FROM streamings WHERE {filter} ORDER BY {} {order}, id {order} LIMIT ?7 OFFSET ?8",
+            streaming_columns!(),
+            query.sort_by,
+        );
+        let count = format!("SELECT COUNT(*) FROM streamings WHERE {filter}");
+        self.read(|c| {
+            let (search, status, media_status) =
+                (&query.search, &query.status, &query.media_status);
+            let rows = c
+                .prepare_cached(&page)?
+                .query_map(
+                    params![
+                        account,
+                        key_id,
+                        search,
+                        status,
+                        media_status,
+                        RECORDING_STATUS,
+                        query.limit,
+                        query.offset
+                    ],
+                    streaming_from_row,
+                )?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let total = c.prepare_cached(&count)?.query_row(
+                params![account, key_id, search, status, media_status, RECORDING_STATUS],
+                |row| row.get(0),
+            )?;
+            Ok((rows, total))
+        })
+    }
+
+    fn update_live_streaming(&self, streaming: &StoredStreaming) -> Write<Option<StoredStreaming>> {
+        let s = streaming.clone();
         self.with(move |c| {
-            c.prepare_cached("DELETE FROM live_stream_keys WHERE account = ?1 AND id = ?2")?
-                .execute(params![account, id])
+            let updated = c
+                .prepare_cached(
+                    "UPDATE streamings SET title = ?4, save = ?5, qualities = ?6, updated_at = ?7
+                     WHERE account = ?1 AND key_id = ?2 AND id = ?3 AND status = 'live'",
+                )?
+                .execute(params![
+                    s.account,
+                    s.key_id,
+                    s.id,
+                    s.title,
+                    s.save,
+                    s.qualities,
+                    s.updated_at
+                ])?;
+            if updated == 0 {
+                return Ok(None);
+            }
+            select_streaming(c, &s.account, &s.key_id, &s.id)
+        })
+    }
+
+    fn delete_streaming(&self, account: &str, key_id: &str, id: &str) -> Write<bool> {
+        let (account, key_id, id) = (account.to_owned(), key_id.to_owned(), id.to_owned());
+        self.with(move |c| {
+            c.prepare_cached(
+                "DELETE FROM streamings WHERE account = ?1 AND key_id = ?2 AND id = ?3",
+            )?
+            .execute(params![account, key_id, id])
+            .map(|deleted| deleted > 0)
+        })
+    }
+
+    fn streaming_live(&self, key_id: &str, session_id: &str, at: &str) -> Write<Option<String>> {
+        let (key_id, session_id, at) = (key_id.to_owned(), session_id.to_owned(), at.to_owned());
+        self.with_savepoint(move |c| {
+            let found: Option<(String, String)> = c
+                .prepare_cached(
+                    "SELECT id, status FROM streamings WHERE key_id = ?1 AND status != 'ended'
+                     ORDER BY created_at DESC, id DESC LIMIT 1",
+                )?
+                .query_row(params![key_id], |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()?;
+            let Some((id, status)) = found else { return Ok(None) };
+            if status == "live" {
+                // A publisher that replaces another takes its streaming over, which stays live.
+                c.prepare_cached("UPDATE streamings SET session_id = ?2 WHERE id = ?1")?
+                    .execute(params![id, session_id])?;
+            } else {
+                c.prepare_cached(
+                    "UPDATE streamings SET status = 'live', session_id = ?2, started_at = ?3,
+                     updated_at = ?3 WHERE id = ?1",
+                )?
+                .execute(params![id, session_id, at])?;
+            }
+            Ok(Some(id))
+        })
+    }
+
+    fn streaming_ended(
+        &self,
+        session_id: &str,
+        at: &str,
+        measured: Measured,
+        media_id: &str,
+    ) -> Write<Option<String>> {
+        let (session_id, at, media_id) =
+            (session_id.to_owned(), at.to_owned(), media_id.to_owned());
+        self.with_savepoint(move |c| {
+            let id: Option<String> = c
+                .prepare_cached(
+                    "SELECT id FROM streamings WHERE session_id = ?1 AND status = 'live'",
+                )?
+                .query_row(params![session_id], |row| row.get(0))
+                .optional()?;
+            let Some(id) = id else { return Ok(None) };
+            c.prepare_cached(
+                "UPDATE streamings SET status = 'ended', session_id = NULL, ended_at = ?2,
+                 updated_at = ?2, bytes = ?3, frame_rate = ?4, audio_kbps = ?5,
+                 media_id = CASE WHEN save THEN ?6 ELSE NULL END WHERE id = ?1",
+            )?
+            .execute(params![
+                id,
+                at,
+                measured.bytes,
+                measured.frame_rate,
+                measured.audio_kbps,
+                media_id
+            ])?;
+            Ok(Some(id))
+        })
+    }
+
+    fn end_live_streamings(&self, at: &str) -> Write<usize> {
+        let at = at.to_owned();
+        self.with(move |c| {
+            c.execute(
+                "UPDATE streamings SET status = 'ended', session_id = NULL, ended_at = ?1,
+                 updated_at = ?1 WHERE status = 'live'",
+                params![at],
+            )
+        })
+    }
+
+    fn multicast(&self, account: &str, key_id: &str) -> Result<Option<StoredMulticast>> {
+        self.read(|c| select_multicast(c, account, key_id))
+    }
+
+    fn upsert_multicast(&self, multicast: &StoredMulticast) -> Write<StoredMulticast> {
+        let m = multicast.clone();
+        self.with_savepoint(move |c| {
+            c.prepare_cached(
+                "INSERT INTO multicasts (key_id, id, account, urls) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (key_id) DO UPDATE SET urls = ?4",
+            )?
+            .execute(params![m.key_id, m.id, m.account, m.urls])?;
+            select_multicast(c, &m.account, &m.key_id)?.ok_or(rusqlite::Error::QueryReturnedNoRows)
+        })
+    }
+
+    fn delete_multicast(&self, account: &str, key_id: &str) -> Write<bool> {
+        let (account, key_id) = (account.to_owned(), key_id.to_owned());
+        self.with(move |c| {
+            c.prepare_cached("DELETE FROM multicasts WHERE account = ?1 AND key_id = ?2")?
+                .execute(params![account, key_id])
                 .map(|deleted| deleted > 0)
         })
     }
@@ -719,6 +1148,8 @@ impl Storage for Sqlite {
     ) -> Write<()> {
         self.with_savepoint(move |c| {
             c.execute("DELETE FROM live_stream_keys", [])?;
+            c.execute("DELETE FROM streamings", [])?;
+            c.execute("DELETE FROM multicasts", [])?;
             c.execute("DELETE FROM streams", [])?;
             c.execute("DELETE FROM applications", [])?;
             for (name, kind, ingest) in &applications {

@@ -67,7 +67,9 @@ struct Source {
 #[serde(deny_unknown_fields)]
 struct Request {
     method: String,
-    /// `{id}` is a key made for the fixture; `{unknown}` a UUID no key has.
+    /// `{id}` is a key made for the fixture and `{stream_key}` its `stream_key`; `{streaming_key}` a
+    /// key with a streaming made for the fixture, `{streaming}` (here or in the payload) that
+    /// streaming; `{unknown}` a UUID nothing has.
     path: String,
     query: Option<String>,
     content_type: Option<String>,
@@ -157,6 +159,21 @@ fn client_parses(api: Api, operation: &str, status: u16, payload: &Value) -> Res
         }
         (Api::Aioz, "delete_live_stream_key", 200) => {
             parses::<aioz::DeleteLiveStreamKeyResponse>(payload)
+        }
+        (Api::Aioz, "create_streaming" | "get_streaming", 200) => {
+            parses::<aioz::StreamingResponse>(payload)
+        }
+        (Api::Aioz, "list_streamings" | "list_live_stream_media", 200) => {
+            parses::<aioz::StreamingListResponse>(payload)
+        }
+        (Api::Aioz, "update_streaming" | "delete_streaming" | "delete_multicast", 200) => {
+            parses::<aioz::MessageResponse>(payload)
+        }
+        (Api::Aioz, "get_multicast" | "upsert_multicast", 200) => {
+            parses::<aioz::MulticastResponse>(payload)
+        }
+        (Api::Aioz, "get_streaming_statistic", 200) => {
+            parses::<aioz::StreamingStatisticResponse>(payload)
         }
         (Api::Aioz, _, 400..) => parses::<aioz::ErrorResponse>(payload),
         (Api::Storm, "login", 200) => parses::<storm::LoginResponse>(payload),
@@ -320,7 +337,12 @@ async fn start() -> Running {
 
 impl Running {
     /// A request as the fixture describes it, with the credentials of the emulator's accounts.
-    fn request(&self, fixture: &Fixture, path: &str) -> reqwest::RequestBuilder {
+    fn request(
+        &self,
+        fixture: &Fixture,
+        path: &str,
+        payload: Option<&Value>,
+    ) -> reqwest::RequestBuilder {
         let request = fixture.request.as_ref().unwrap();
         let method = request.method.parse().unwrap();
         let mut url = format!("{}{path}", self.base);
@@ -340,7 +362,7 @@ impl Running {
             (_, "none") => builder,
             (api, auth) => panic!("{}: no auth {auth} for {api}", fixture.name),
         };
-        if let Some(payload) = &fixture.payload {
+        if let Some(payload) = payload {
             builder = builder.body(serde_json::to_vec(payload).unwrap());
         }
         if let Some(content_type) = &request.content_type {
@@ -349,21 +371,59 @@ impl Running {
         builder
     }
 
-    /// A fresh key of account 0, for a fixture whose path names `{id}`.
-    async fn new_key(&self) -> String {
+    /// `path` of account 0's AIOZ API, answering the response's `data`.
+    async fn aioz_post(&self, path: &str, body: Value) -> Value {
         let account = &self.credentials.aioz_accounts[0];
         let created: Value = self
             .http
-            .post(format!("{}/api/live_streams", self.base))
+            .post(format!("{}/api{path}", self.base))
             .bearer_auth(&account.token)
-            .json(&serde_json::json!({"name": "evidence"}))
+            .json(&body)
             .send()
             .await
             .unwrap()
             .json()
             .await
             .unwrap();
-        created["data"]["id"].as_str().unwrap().to_owned()
+        created["data"].clone()
+    }
+
+    /// A fresh key of account 0: its `id` and `stream_key`.
+    async fn new_key(&self) -> (String, String) {
+        let key = self.aioz_post("/live_streams", serde_json::json!({"name": "evidence"})).await;
+        (key["id"].as_str().unwrap().to_owned(), key["stream_key"].as_str().unwrap().to_owned())
+    }
+
+    /// A fresh key with a streaming made on it: the key's `id` and the streaming's.
+    async fn new_streaming(&self) -> (String, String) {
+        let (key, _) = self.new_key().await;
+        let body = serde_json::json!({"title": "evidence"});
+        let streaming = self.aioz_post(&format!("/live_streams/{key}/streamings"), body).await;
+        (key, streaming["id"].as_str().unwrap().to_owned())
+    }
+
+    /// The fixture's path and payload with their placeholders filled in.
+    async fn fill(&self, fixture: &Fixture) -> (String, Option<Value>) {
+        let path = &fixture.request.as_ref().unwrap().path;
+        let payload = fixture.payload.as_ref().map(Value::to_string).unwrap_or_default();
+        let both = format!("{path} {payload}");
+        let mut values = vec![("{unknown}", uuid::Uuid::new_v4().to_string())];
+        if both.contains("{id}") || both.contains("{stream_key}") {
+            let (id, stream_key) = self.new_key().await;
+            values.extend([("{id}", id), ("{stream_key}", stream_key)]);
+        }
+        if both.contains("{streaming") {
+            let (key, streaming) = self.new_streaming().await;
+            values.extend([("{streaming_key}", key), ("{streaming}", streaming)]);
+        }
+        let fill = |text: &str| {
+            values.iter().fold(text.to_owned(), |text, (placeholder, value)| {
+                text.replace(placeholder, value)
+            })
+        };
+        let filled = fill(&payload);
+        let payload = fixture.payload.as_ref().map(|_| serde_json::from_str(&filled).unwrap());
+        (fill(path), payload)
     }
 }
 
@@ -372,12 +432,8 @@ async fn the_emulator_answers_what_the_vendors_material_expects() {
     let running = start().await;
     let mut checked = 0;
     for fixture in corpus().iter().filter(|f| f.direction == Direction::Request) {
-        let mut path = fixture.request.as_ref().unwrap().path.clone();
-        if path.contains("{id}") {
-            path = path.replace("{id}", &running.new_key().await);
-        }
-        path = path.replace("{unknown}", &uuid::Uuid::new_v4().to_string());
-        let response = running.request(fixture, &path).send().await.unwrap();
+        let (path, payload) = running.fill(fixture).await;
+        let response = running.request(fixture, &path, payload.as_ref()).send().await.unwrap();
         let status = response.status().as_u16();
         let body: Value = response.json().await.unwrap();
         assert_eq!(Some(status), fixture.expect_status, "{}: {body}", fixture.name);
@@ -422,7 +478,7 @@ async fn every_field_a_key_accepts_is_kept() {
     let defs = &bundle["$defs"];
     let running = start().await;
     let token = &running.credentials.aioz_accounts[0].token;
-    let id = running.new_key().await;
+    let (id, _) = running.new_key().await;
     for (operation, path) in [
         ("create_live_stream_key", "/api/live_streams".to_owned()),
         ("update_live_stream_key", format!("/api/live_streams/{id}")),
@@ -464,6 +520,44 @@ fn assert_complete_key(key: &Value) {
     assert!(key.get("title").is_none(), "the emulator answers `name`, never `title`: {key}");
 }
 
+/// Every field in `fields` is there and not `null`.
+fn assert_complete(value: &Value, fields: &[&str]) {
+    for field in fields {
+        assert!(value.get(field).is_some_and(|v| !v.is_null()), "{field} in {value}");
+    }
+}
+
+fn assert_complete_streaming(streaming: &Value) {
+    assert_complete(
+        streaming,
+        &[
+            "id",
+            "live_stream_key_id",
+            "user_id",
+            "title",
+            "status",
+            "save",
+            "qualities",
+            "type",
+            "duration",
+            "frame_rate",
+            "audio_bitrate",
+            "current_view",
+            "total_view",
+            "created_at",
+            "updated_at",
+        ],
+    );
+    assert_complete(&streaming["assets"], &["hls_url", "player_url", "iframe", "thumbnail_url"]);
+    uuid::Uuid::parse_str(streaming["id"].as_str().unwrap()).unwrap();
+    DateTime::parse_from_rfc3339(streaming["created_at"].as_str().unwrap()).unwrap();
+    let status = streaming["status"].as_str().unwrap();
+    assert!(matches!(status, "created" | "live" | "ended"), "{streaming}");
+    // The recording is there exactly when a streaming made with `save` has ended.
+    let recorded = status == "ended" && streaming["save"] == true;
+    assert_eq!(streaming.get("media").is_some(), recorded, "{streaming}");
+}
+
 fn assert_complete_aioz(operation: &str, status: u16, body: &Value) {
     if status >= 400 {
         assert_eq!(body["status"], "error", "{body}");
@@ -480,7 +574,32 @@ fn assert_complete_aioz(operation: &str, status: u16, body: &Value) {
                 .iter()
                 .for_each(assert_complete_key);
         }
-        "delete_live_stream_key" => assert!(body["message"].is_string(), "{body}"),
+        "delete_live_stream_key" | "update_streaming" | "delete_streaming" | "delete_multicast" => {
+            assert!(body["message"].is_string(), "{body}")
+        }
+        "create_streaming" | "get_streaming" => assert_complete_streaming(&body["data"]),
+        "list_streamings" | "list_live_stream_media" => {
+            assert!(body["data"]["total"].as_i64().is_some_and(|t| t >= 0), "{body}");
+            body["data"]["media"].as_array().unwrap().iter().for_each(assert_complete_streaming);
+        }
+        "get_multicast" | "upsert_multicast" => assert_complete(
+            &body["data"],
+            &["id", "live_stream_key_id", "stream_key", "user_id", "live_stream_multicast_urls"],
+        ),
+        "get_streaming_statistic" => assert_complete(
+            &body["data"],
+            &[
+                "id",
+                "live_stream_media_id",
+                "fps_in",
+                "fps_out",
+                "bitrate_in",
+                "bitrate_out",
+                "data_transferred",
+                "current_view",
+                "total_view",
+            ],
+        ),
         _ => assert_complete_key(&body["data"]),
     }
 }

@@ -207,3 +207,121 @@ async fn second_while_first_publishes(
     let (second, _) = ffmpeg(&url, 1, false).await;
     (first.await.unwrap(), second)
 }
+
+/// A streaming's whole life through the typed client: created idle; live with the ingest's real
+/// bitrate and frame rate while ffmpeg publishes to its key; ended once ffmpeg stops, with its
+/// recording among the key's media.
+#[tokio::test]
+async fn a_streaming_goes_live_while_ffmpeg_publishes_and_ends_with_a_recording() {
+    use streamspec_client::aioz::{Client, Credentials, types};
+
+    let fixture = start().await;
+    let token = fixture.emulator.credentials().aioz.accounts[0].token.expose().to_owned();
+    let client =
+        Client::builder(fixture.url("/api"), Credentials::bearer(token).unwrap()).build().unwrap();
+    let key = client
+        .create_live_stream_key()
+        .body(types::CreateLiveStreamKeyRequest::new("studio".to_owned()))
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data;
+    let quality = types::StreamingQuality::new(
+        types::QualityContainerType::Mpegts,
+        types::QualityResolution::X240p,
+        types::QualityType::Hls,
+    );
+    let mut request = types::CreateStreamingRequest::new("title".parse().unwrap());
+    request.save = true;
+    request.qualities = vec![quality];
+    let created = client
+        .create_streaming()
+        .id(key.id.parse::<uuid::Uuid>().unwrap())
+        .body(request)
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data;
+    let status = |streaming: &types::Streaming| streaming.status.as_ref().map(|s| s.to_string());
+    assert_eq!(status(&created).as_deref(), Some("created"));
+    assert_eq!(created.duration, Some(0));
+    let (key_id, stream_id) =
+        (key.id.parse::<uuid::Uuid>().unwrap(), created.id.parse::<uuid::Uuid>().unwrap());
+    let get = || async {
+        client
+            .get_streaming()
+            .id(key_id)
+            .stream_id(stream_id)
+            .send()
+            .await
+            .unwrap()
+            .into_inner()
+            .data
+    };
+    let statistic = || async {
+        client
+            .get_streaming_statistic()
+            .stream_media_id(stream_id)
+            .send()
+            .await
+            .unwrap()
+            .into_inner()
+            .data
+    };
+
+    let url = format!("{}/{}", key.rtmp_url.unwrap(), key.stream_key.unwrap());
+    let encoder = tokio::spawn(async move { ffmpeg(&url, 4, true).await });
+    fixture
+        .sessions_until(|sessions| {
+            sessions.first().is_some_and(|s| s["keyFrames"].as_i64() > Some(1))
+        })
+        .await;
+    let live = get().await;
+    assert_eq!(status(&live).as_deref(), Some("live"));
+    assert!(live.updated_at > created.updated_at, "going live stamps the streaming");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let measured = statistic().await;
+    let bitrate = measured.bitrate_in.unwrap();
+    assert!(bitrate > 10.0, "the ingest's bitrate in Kbps: {measured:?}");
+    assert_eq!(measured.fps_in, Some(25), "ffmpeg's frame rate: {measured:?}");
+    assert!(measured.data_transferred.unwrap() > 0.0);
+    assert!(get().await.duration.unwrap() >= 1000);
+
+    let (output, _) = encoder.await.unwrap();
+    assert!(output.status.success(), "ffmpeg failed: {}", stderr(&output));
+    fixture.sessions_until(<[Value]>::is_empty).await;
+    let ended = get().await;
+    assert_eq!(status(&ended).as_deref(), Some("ended"));
+    assert!(ended.duration.unwrap() >= 3000, "{ended:?}");
+    let recording = ended.media.clone().expect("a streaming made with `save` has its recording");
+    assert!(recording.size.unwrap() > 0);
+    // The totals stay once the encoder has gone.
+    let total = statistic().await;
+    assert!(total.bitrate_in.unwrap() > 10.0 && total.fps_in == Some(25), "{total:?}");
+    let media = client
+        .list_live_stream_media()
+        .id(key_id)
+        .body(types::ListLiveStreamMediaRequest::new())
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data
+        .unwrap();
+    assert_eq!(media.total, Some(1));
+    assert_eq!(media.media.unwrap()[0].media.as_ref().and_then(|m| m.id.clone()), recording.id);
+
+    // The key takes a new streaming once the first has ended; without `save`, no recording.
+    let second = client
+        .create_streaming()
+        .id(key_id)
+        .body(types::CreateStreamingRequest::new("again".parse().unwrap()))
+        .send()
+        .await
+        .unwrap()
+        .into_inner()
+        .data;
+    assert_eq!(second.qualities.unwrap(), ["1080p", "720p", "360p"]);
+}

@@ -267,6 +267,7 @@ impl ParameterKind {
                 let ident = format_ident!("{}", name);
                 parsed(quote!(types::#ident), expected)
             }
+            ParameterShape::Secret => parsed(quote!(streamspec_types::Secret), "not empty"),
             ParameterShape::Text => parsed(quote!(String), "text"),
         }
     }
