@@ -453,7 +453,7 @@ impl LiveStreamsApi for Aioz {
         };
         if !self.store.insert_streaming(&stored).await.map_err(HandlerError::internal)? {
             let message = "id: this live stream key has a streaming that has not ended; a key holds one at a time";
-            return Ok(CreateStreamingResponse::BadRequest(error(message), headers));
+            return Ok(CreateStreamingResponse::Conflict(error(message), headers));
         }
         Ok(CreateStreamingResponse::Ok(self.streaming_envelope(&stored, &key), headers))
     }
@@ -482,7 +482,7 @@ impl LiveStreamsApi for Aioz {
         };
         let not_live = || {
             let message = "stream_id: the streaming is not live; a streaming can be updated only while it is live";
-            Ok(UpdateStreamingResponse::BadRequest(error(message), headers))
+            Ok(UpdateStreamingResponse::Conflict(error(message), headers))
         };
         if stored.status != types::StreamingStatus::Live.to_string() {
             return not_live();

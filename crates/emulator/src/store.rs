@@ -1192,6 +1192,90 @@ mod tests {
         }
     }
 
+    fn streaming(id: &str, key_id: &str, save: bool) -> StoredStreaming {
+        StoredStreaming {
+            id: id.into(),
+            account: "a".into(),
+            key_id: key_id.into(),
+            title: "show".into(),
+            save,
+            qualities: "[]".into(),
+            status: "created".into(),
+            created_at: format!("2026-01-01T00:00:0{id}Z"),
+            updated_at: "2026-01-01T00:00:00Z".into(),
+            started_at: None,
+            ended_at: None,
+            session_id: None,
+            bytes: 0,
+            frame_rate: 0.0,
+            audio_kbps: 0,
+            statistic_id: format!("stat-{id}"),
+            media_id: None,
+        }
+    }
+
+    /// A publish makes the key's open streaming live, a replacing publisher takes it over, only the
+    /// session it is live on ends it, and a start ends what a crash left live.
+    #[test]
+    fn a_streaming_goes_live_with_a_session_and_ends_with_it() {
+        let path = fresh_database("streamings");
+        let store = Sqlite::open(&path).unwrap();
+        let get = |id: &str| store.streaming("a", "k", id).unwrap().unwrap();
+        assert!(store.insert_streaming(&streaming("1", "k", true)).wait().unwrap());
+        assert!(!store.insert_streaming(&streaming("2", "k", true)).wait().unwrap(), "one open");
+        assert_eq!(
+            store.streaming_live("k", "s1", "2026-01-01T00:01:00Z").wait().unwrap(),
+            Some("1".into())
+        );
+        assert_eq!(
+            store.streaming_live("k", "s2", "2026-01-01T00:02:00Z").wait().unwrap(),
+            Some("1".into())
+        );
+        let live = get("1");
+        assert_eq!((live.status.as_str(), live.session_id.as_deref()), ("live", Some("s2")));
+        assert_eq!(
+            live.started_at.as_deref(),
+            Some("2026-01-01T00:01:00Z"),
+            "taken over, not restarted"
+        );
+        let measured = Measured { bytes: 10, frame_rate: 25.0, audio_kbps: 128 };
+        let at = "2026-01-01T00:03:00Z";
+        assert_eq!(
+            store.streaming_ended("s1", at, measured, "m").wait().unwrap(),
+            None,
+            "replaced"
+        );
+        assert_eq!(
+            store.streaming_ended("s2", at, measured, "m").wait().unwrap(),
+            Some("1".into())
+        );
+        let ended = get("1");
+        assert_eq!(
+            (ended.status.as_str(), ended.bytes, ended.media_id.as_deref()),
+            ("ended", 10, Some("m"))
+        );
+
+        // A streaming left live by a process that died is ended at the next start.
+        assert!(store.insert_streaming(&streaming("3", "k", false)).wait().unwrap());
+        store.streaming_live("k", "s3", at).wait().unwrap();
+        drop(store);
+        let store = Sqlite::open(&path).unwrap();
+        assert_eq!(store.end_live_streamings("2026-01-01T00:04:00Z").wait().unwrap(), 1);
+        let ended = store.streaming("a", "k", "3").unwrap().unwrap();
+        assert_eq!((ended.status.as_str(), ended.media_id), ("ended", None));
+        let query = RecordingQuery {
+            search: None,
+            status: None,
+            media_status: None,
+            sort_by: "created_at",
+            descending: true,
+            limit: 10,
+            offset: 0,
+        };
+        let (recorded, total) = store.recordings("a", "k", &query).unwrap();
+        assert_eq!((recorded.len(), total), (1, 1), "only the one with `save` has a recording");
+    }
+
     #[test]
     fn keys_page_sort_and_search() {
         let store = Sqlite::open(Path::new(":memory:")).unwrap();
