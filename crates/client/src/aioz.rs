@@ -1,4 +1,5 @@
-//! The AIOZ Stream client: live stream keys.
+//! The AIOZ Stream client: live stream keys, and the streamings, recordings and multicast
+//! destinations on them.
 //!
 //! ```no_run
 //! use streamspec_client::aioz::{Client, Credentials};
@@ -24,7 +25,8 @@
 //! answers a [`ResponseValue`] (the typed body, status and headers) or an [`Error`], with a variant
 //! per documented error status holding the service's [`types::ErrorResponse`]; its `message()` is the
 //! service's message, whichever error form the service used.
-//! [`Client::all_live_stream_keys`] pages through every key.
+//! [`Client::all_live_stream_keys`] pages through every key, [`Client::all_live_stream_media`]
+//! through a key's recordings.
 
 use std::num::NonZeroU32;
 
@@ -172,12 +174,9 @@ impl Client {
         &self,
         options: ListOptions,
     ) -> impl Stream<Item = Result<types::LiveStreamKey, Error>> + '_ {
-        let pages = stream::try_unfold(Some(0i32), move |offset| {
+        paged(options.page_size, move |offset| {
             let options = options.clone();
             async move {
-                let Some(offset) = offset else {
-                    return Ok::<_, Error>(None);
-                };
                 let mut request =
                     self.list_live_stream_keys().limit(options.page_size).offset(offset);
                 if let Some(search) = options.search {
@@ -194,21 +193,101 @@ impl Client {
                 }
                 // The tolerant reader: a page without `data` or keys is an empty page.
                 let page = request.send().await?.into_inner().data.unwrap_or_default();
-                let keys = page.live_stream_keys.unwrap_or_default();
-                let fetched = i32::try_from(keys.len()).unwrap_or(i32::MAX);
-                let next = offset.saturating_add(fetched);
-                // An empty page ends the listing even if `total` says more: no endless loop on a
-                // server that miscounts.
-                let more = fetched > 0
-                    && match page.total {
-                        Some(total) => i64::from(next) < total,
-                        None => u32::try_from(fetched).is_ok_and(|n| n >= options.page_size.get()),
-                    };
-                let keys = stream::iter(keys.into_iter().map(Ok));
-                Ok(Some((keys, more.then_some(next))))
+                Ok((page.live_stream_keys.unwrap_or_default(), page.total))
             }
-        });
-        pages.try_flatten()
+        })
+    }
+
+    /// Every recording of the key `id` (its streamings that ended with `save`) that matches
+    /// `options`, fetched page by page as [`Client::all_live_stream_keys`] fetches keys.
+    ///
+    /// ```no_run
+    /// # async fn run(client: streamspec_client::aioz::Client, key: uuid::Uuid) -> Result<(), Box<dyn std::error::Error>> {
+    /// use futures::TryStreamExt;
+    /// use streamspec_client::aioz::MediaListOptions;
+    ///
+    /// let recordings: Vec<_> =
+    ///     client.all_live_stream_media(key, MediaListOptions::default()).try_collect().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn all_live_stream_media(
+        &self,
+        id: uuid::Uuid,
+        options: MediaListOptions,
+    ) -> impl Stream<Item = Result<types::Streaming, Error>> + '_ {
+        paged(options.page_size, move |offset| {
+            let options = options.clone();
+            async move {
+                let mut body = types::ListLiveStreamMediaRequest::new();
+                body.limit = options.page_size;
+                body.offset = offset;
+                body.sort_by = options.sort_by;
+                body.order_by = options.order_by;
+                body.search = options.search;
+                let request = self.list_live_stream_media().id(id).body(body);
+                let page = request.send().await?.into_inner().data.unwrap_or_default();
+                Ok((page.media.unwrap_or_default(), page.total))
+            }
+        })
+    }
+}
+
+/// Every item of a listing, fetched page by page with `offset` until `total` items have come (or,
+/// from a server that leaves `total` out, until a page is not full); the first error ends the
+/// stream. `fetch` answers one page's items and the `total` it reported.
+fn paged<'a, T: 'a, F, Fut>(
+    page_size: NonZeroU32,
+    fetch: F,
+) -> impl Stream<Item = Result<T, Error>> + 'a
+where
+    F: Fn(i32) -> Fut + 'a,
+    Fut: Future<Output = Result<(Vec<T>, Option<i64>), Error>> + 'a,
+{
+    let pages = stream::try_unfold(Some(0i32), move |offset| {
+        let fetched = offset.map(&fetch);
+        async move {
+            let (Some(offset), Some(fetched)) = (offset, fetched) else {
+                return Ok::<_, Error>(None);
+            };
+            let (items, total) = fetched.await?;
+            let count = i32::try_from(items.len()).unwrap_or(i32::MAX);
+            let next = offset.saturating_add(count);
+            // An empty page ends the listing even if `total` says more: no endless loop on a
+            // server that miscounts.
+            let more = count > 0
+                && match total {
+                    Some(total) => i64::from(next) < total,
+                    None => u32::try_from(count).is_ok_and(|n| n >= page_size.get()),
+                };
+            let items = stream::iter(items.into_iter().map(Ok));
+            Ok(Some((items, more.then_some(next))))
+        }
+    });
+    pages.try_flatten()
+}
+
+/// The filter and order of [`Client::all_live_stream_media`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaListOptions {
+    /// Only recordings whose title contains this text.
+    pub search: Option<types::ListLiveStreamMediaRequestSearch>,
+    /// The field to sort by; the service's default is `created_at`.
+    pub sort_by: Option<types::LiveStreamMediaSortBy>,
+    /// The sort order; the service's default is `desc`.
+    pub order_by: Option<types::SortOrder>,
+    /// Recordings per request, at most 100 (the spec's maximum). Default 100: fewest round trips.
+    pub page_size: NonZeroU32,
+}
+
+impl Default for MediaListOptions {
+    fn default() -> Self {
+        Self {
+            search: None,
+            sort_by: None,
+            order_by: None,
+            page_size: NonZeroU32::new(100).unwrap(),
+        }
     }
 }
 

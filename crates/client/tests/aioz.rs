@@ -249,6 +249,38 @@ async fn all_keys_pages_until_total() {
 }
 
 #[tokio::test]
+async fn all_media_pages_through_a_key_s_recordings_with_the_page_in_the_body() {
+    let server = TestServer::start().await;
+    let streaming = |id: &str| json!({"id": id, "status": "ended", "save": true});
+    server.respond(200, json!({"status": "success", "data": {"media": [streaming("a"), streaming("b")], "total": 3}}));
+    // `total` says the second page is the last.
+    server.respond(
+        200,
+        json!({"status": "success", "data": {"media": [streaming("c")], "total": 3}}),
+    );
+    let options = streamspec_client::aioz::MediaListOptions {
+        page_size: 2.try_into().unwrap(),
+        search: Some("show".parse().unwrap()),
+        ..Default::default()
+    };
+    let client = bearer(&server);
+    let key = ID.parse().unwrap();
+    let media: Vec<_> = client.all_live_stream_media(key, options).try_collect().await.unwrap();
+    let ids: Vec<&str> = media.iter().map(|streaming| streaming.id.as_str()).collect();
+    assert_eq!(ids, ["a", "b", "c"]);
+    let requests = server.requests();
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.method == "POST" && r.path == format!("/live_streams/{ID}/media"))
+    );
+    let bodies: Vec<Value> =
+        requests.iter().map(|r| serde_json::from_slice(&r.body).unwrap()).collect();
+    assert_eq!(bodies[0], json!({"limit": 2, "offset": 0, "search": "show"}));
+    assert_eq!(bodies[1], json!({"limit": 2, "offset": 2, "search": "show"}));
+}
+
+#[tokio::test]
 async fn all_keys_stops_at_an_empty_page_and_at_the_first_error() {
     let server = TestServer::start().await;
     server.respond(200, json!({"status": "success", "data": {"live_stream_keys": [], "total": 9}}));

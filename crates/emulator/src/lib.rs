@@ -1,5 +1,6 @@
-//! A local stand-in for AIOZ Stream's live stream keys and Storm Streaming Server's REST API: both
-//! generated server traits implemented over [`store::Storage`] (SQLite), behind the conformance layer.
+//! A local stand-in for AIOZ Stream's live stream keys and streamings and Storm Streaming Server's
+//! REST API: both generated server traits implemented over [`store::Storage`] (SQLite), behind the
+//! conformance layer.
 //! Its own operations under `/_emulator/` (`spec/emulator.yaml`) try publishing to a Storm application,
 //! decided by `streamspec-ingest-auth` under the ingest settings set through the REST API.
 //!
@@ -56,6 +57,28 @@
 //!   was, its connection rests 100 ms, and what arrived meanwhile is decoded at once. A session's
 //!   counters, and its end when the encoder disconnects, lag by that much at most; `end_session`
 //!   and a replacing publisher act at once.
+//!
+//! # AIOZ streamings
+//!
+//! A streaming (`create_streaming`) is one session of a broadcaster on a key, and follows the RTMP
+//! ingest:
+//!
+//! - **Created** until an encoder publishes to the key. A key holds one streaming that has not
+//!   ended; a second create is a 409. A publish to a key without one is accepted and makes none.
+//! - **Live** from the accepted publish (its `updated_at` is that moment): its `duration`, and the
+//!   statistic's `bitrate_in` (bytes over the time live, Kbps), `fps_in` (the metadata's frame rate,
+//!   else video messages over time) and `data_transferred` (MB), come from the live session. A
+//!   replacing publisher takes the streaming over. Only a live streaming can be updated (else 409).
+//! - **Ended** when its session ends (a disconnect, `end_session`, a deleted streaming): the figures
+//!   are stored with it, and one made with `save` gets its recording (`media`, listed by
+//!   `list_live_stream_media`). A streaming a stopped or crashed process left live is ended at the
+//!   next start.
+//!
+//! Nothing is relayed or recorded: views and the `*_out` figures are 0, a recording's `size` is the
+//! bytes received, and every asset URL is a placeholder under `/_emulator/placeholder/` on the
+//! emulator's HTTP listener, answered 404. Multicast destinations are stored per key and listed;
+//! none is forwarded. The multicast paths carry a key's `stream_key`, which the log and the journal
+//! write as `{stream_key}`. Deleting a key deletes its streamings, recordings and destinations.
 
 pub mod config;
 pub mod store;
