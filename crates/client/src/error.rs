@@ -308,7 +308,9 @@ impl<E> Error<E> {
             }
             Generated::CommunicationError(error)
             | Generated::InvalidUpgrade(error)
-            | Generated::ResponseBodyError(error) => Error::Transport { operation, error },
+            | Generated::ResponseBodyError(error) => {
+                Error::Transport { operation, error: origin_only(error) }
+            }
             Generated::InvalidRequest(message) => Error::InvalidRequest { operation, message },
             Generated::Custom(message) => Error::SignIn { operation, message },
         })
@@ -351,6 +353,18 @@ fn excerpt(text: &str, limit: usize) -> String {
         Some((end, _)) => format!("{}…", &line[..end]),
         None => line,
     }
+}
+
+/// `error` naming the server it failed to reach, without the request's path and query: a path may
+/// carry a credential (AIOZ's multicast operations name a key by its `stream_key`), and the
+/// operation already says which request it was.
+fn origin_only(mut error: reqwest::Error) -> reqwest::Error {
+    if let Some(url) = error.url_mut() {
+        url.set_path("");
+        url.set_query(None);
+        url.set_fragment(None);
+    }
+    error
 }
 
 impl<E: ErrorEnvelope> fmt::Display for Error<E> {

@@ -365,6 +365,13 @@ async fn a_connection_error_is_retried_then_reported() {
     assert!(matches!(error, Error::Transport { .. }), "{error:?}");
     let shown = error.to_string();
     assert!(shown.starts_with("get_live_stream_key failed before an answer came: "), "{shown}");
+
+    // A path may carry a credential (the multicast operations name a key by its `stream_key`): the
+    // error names the server, not the path.
+    let error = client.get_multicast().stream_key("stream-key-SECRET").send().await.unwrap_err();
+    let (shown, debugged) = (error.to_string(), format!("{error:?}"));
+    assert!(shown.contains("127.0.0.1"), "{shown}");
+    assert!(!shown.contains("SECRET") && !debugged.contains("SECRET"), "{shown}\n{debugged}");
 }
 
 #[tokio::test]
