@@ -116,6 +116,8 @@ pub trait Storage: Send + Sync + 'static {
     /// The key whose `stream_key` this is, of any account: what an RTMP publish names.
     fn key_by_stream_key(&self, stream_key: &str) -> Result<Option<StoredKey>>;
 
+    /// Whether the key holds a streaming that has not ended, which a publish to it makes live.
+    fn open_streaming(&self, key_id: &str) -> Result<bool>;
     /// Stores a new streaming, unless its key holds one that has not ended (`false`).
     fn insert_streaming(&self, streaming: &StoredStreaming) -> Write<bool>;
     /// A streaming of the account's key.
@@ -848,6 +850,15 @@ impl Storage for Sqlite {
                 s.media_id
             ])?;
             Ok(true)
+        })
+    }
+
+    fn open_streaming(&self, key_id: &str) -> Result<bool> {
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM streamings WHERE key_id = ?1 AND status != 'ended')",
+            )?
+            .query_row(params![key_id], |row| row.get(0))
         })
     }
 

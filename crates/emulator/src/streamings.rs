@@ -4,11 +4,13 @@
 //! A streaming is stored in SQLite; while it is live, its figures (time live, bytes, frame rate) come
 //! from the live session publishing to it, and when that session ends they are stored with it.
 
+use std::sync::atomic::Ordering;
 use streamspec_server::aioz::types::{
     Media, MediaAssets, MediaMetadata, MediaQuality, QualityContainerType, QualityResolution,
     QualityType, Streaming, StreamingAssets, StreamingQuality, StreamingStatistic, StreamingStatus,
 };
 use streamspec_server::types::chrono::{DateTime, SecondsFormat, Utc};
+
 use streamspec_server::types::uuid::Uuid;
 
 use crate::control::Control;
@@ -53,18 +55,30 @@ fn now() -> String {
 /// this session. Called before the session is started, so that a session it replaces, ending, finds
 /// the streaming taken over already.
 pub(crate) async fn publisher_arrived(store: &dyn Storage, key_id: &str, session: &LiveSession) {
-    let went = store.streaming_live(key_id, &session.id.to_string(), &now()).await;
-    match went {
-        Ok(Some(streaming)) => tracing::info!(%streaming, session = %session.id, "streaming live"),
-        Ok(None) => {
-            tracing::debug!(session = %session.id, "a publish to a key without a streaming to go live")
+    // A read first: a publish to a key without a streaming costs no write.
+    match store.open_streaming(key_id) {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::debug!(session = %session.id, "a publish to a key without a streaming to go live");
+            return;
         }
+        Err(error) => return tracing::error!(%error, "a streaming could not go live"),
+    }
+    match store.streaming_live(key_id, &session.id.to_string(), &now()).await {
+        Ok(Some(streaming)) => {
+            session.streaming.store(true, Ordering::Relaxed);
+            tracing::info!(%streaming, session = %session.id, "streaming live");
+        }
+        Ok(None) => {}
         Err(error) => tracing::error!(%error, "a streaming could not go live"),
     }
 }
 
 /// An encoder's session ended: its streaming ends, keeping what the session measured.
 pub(crate) async fn publisher_gone(store: &dyn Storage, session: &LiveSession) {
+    if !session.streaming.load(Ordering::Relaxed) {
+        return;
+    }
     let media = Uuid::new_v4().to_string();
     let ended = store.streaming_ended(&session.id.to_string(), &now(), session.measured(), &media);
     match ended.await {
