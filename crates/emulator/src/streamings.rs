@@ -5,6 +5,7 @@
 //! from the live session publishing to it, and when that session ends they are stored with it.
 
 use std::sync::atomic::Ordering;
+
 use streamspec_server::aioz::types::{
     Media, MediaAssets, MediaMetadata, MediaQuality, QualityContainerType, QualityResolution,
     QualityType, Streaming, StreamingAssets, StreamingQuality, StreamingStatistic, StreamingStatus,
