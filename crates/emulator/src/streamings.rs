@@ -11,7 +11,6 @@ use streamspec_server::aioz::types::{
     QualityType, Streaming, StreamingAssets, StreamingQuality, StreamingStatistic, StreamingStatus,
 };
 use streamspec_server::types::chrono::{DateTime, SecondsFormat, Utc};
-
 use streamspec_server::types::uuid::Uuid;
 
 use crate::control::Control;
