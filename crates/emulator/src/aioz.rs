@@ -1,4 +1,5 @@
-//! AIOZ Stream live stream keys, per account, with a per-account rate limit.
+//! AIOZ Stream live stream keys and the streamings on them, per account, with a per-account rate
+//! limit.
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -135,10 +136,10 @@ impl Aioz {
         Ok((account, self.headers(used, reset)))
     }
 
-    /// Why a name is refused: longer than `max_name_bytes`.
-    fn too_long(&self, name: Option<&str>) -> Option<String> {
-        name.filter(|name| name.len() > self.max_name_bytes)
-            .map(|_| format!("name: longer than the limit of {} bytes", self.max_name_bytes))
+    /// Why a name or title (`field`) is refused: longer than `max_name_bytes`.
+    fn too_long(&self, field: &str, text: Option<&str>) -> Option<String> {
+        text.filter(|text| text.len() > self.max_name_bytes)
+            .map(|_| format!("{field}: longer than the limit of {} bytes", self.max_name_bytes))
     }
 
     fn headers(&self, used: u32, reset: Duration) -> ResponseHeaders {
@@ -177,7 +178,7 @@ fn now() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
-/// The messages of the operations that answer no data.
+/// The messages of the 404s.
 const KEY_NOT_FOUND: &str = "live stream key not found";
 const STREAMING_NOT_FOUND: &str = "streaming not found";
 
@@ -280,7 +281,7 @@ impl LiveStreamsApi for Aioz {
         input: CreateLiveStreamKeyInput,
     ) -> Result<CreateLiveStreamKeyResponse, HandlerError> {
         let (account, headers) = admit!(self, input, CreateLiveStreamKeyResponse);
-        if let Some(message) = self.too_long(Some(&input.body.name)) {
+        if let Some(message) = self.too_long("name", Some(&input.body.name)) {
             return Ok(CreateLiveStreamKeyResponse::BadRequest(error(&message), headers));
         }
         let at = now();
@@ -341,9 +342,7 @@ impl LiveStreamsApi for Aioz {
         let (account, headers) = admit!(self, input, GetLiveStreamKeyResponse);
         match self.store.key(&account, &input.id.to_string()).map_err(HandlerError::internal)? {
             Some(stored) => Ok(GetLiveStreamKeyResponse::Ok(self.envelope(stored)?, headers)),
-            None => {
-                Ok(GetLiveStreamKeyResponse::NotFound(error("live stream key not found"), headers))
-            }
+            None => Ok(GetLiveStreamKeyResponse::NotFound(error(KEY_NOT_FOUND), headers)),
         }
     }
 
@@ -352,7 +351,7 @@ impl LiveStreamsApi for Aioz {
         input: UpdateLiveStreamKeyInput,
     ) -> Result<UpdateLiveStreamKeyResponse, HandlerError> {
         let (account, headers) = admit!(self, input, UpdateLiveStreamKeyResponse);
-        if let Some(message) = self.too_long(input.body.name.as_deref()) {
+        if let Some(message) = self.too_long("name", input.body.name.as_deref()) {
             return Ok(UpdateLiveStreamKeyResponse::BadRequest(error(&message), headers));
         }
         let updated = self
@@ -368,10 +367,7 @@ impl LiveStreamsApi for Aioz {
             .map_err(HandlerError::internal)?;
         match updated {
             Some(stored) => Ok(UpdateLiveStreamKeyResponse::Ok(self.envelope(stored)?, headers)),
-            None => Ok(UpdateLiveStreamKeyResponse::NotFound(
-                error("live stream key not found"),
-                headers,
-            )),
+            None => Ok(UpdateLiveStreamKeyResponse::NotFound(error(KEY_NOT_FOUND), headers)),
         }
     }
 
@@ -393,7 +389,7 @@ impl LiveStreamsApi for Aioz {
             body.message = Some("Live stream key deleted successfully".to_owned());
             Ok(DeleteLiveStreamKeyResponse::Ok(body, headers))
         } else {
-            Ok(DeleteLiveStreamKeyResponse::NotFound(error("live stream key not found"), headers))
+            Ok(DeleteLiveStreamKeyResponse::NotFound(error(KEY_NOT_FOUND), headers))
         }
     }
 
@@ -416,8 +412,7 @@ impl LiveStreamsApi for Aioz {
     ) -> Result<CreateStreamingResponse, HandlerError> {
         let (account, headers) = admit!(self, input, CreateStreamingResponse);
         let body = input.body;
-        if let Some(message) = self.too_long(Some(&body.title)) {
-            let message = message.replacen("name:", "title:", 1);
+        if let Some(message) = self.too_long("title", Some(&body.title)) {
             return Ok(CreateStreamingResponse::BadRequest(error(&message), headers));
         }
         let qualities = if body.qualities.is_empty() {
@@ -464,8 +459,9 @@ impl LiveStreamsApi for Aioz {
     ) -> Result<UpdateStreamingResponse, HandlerError> {
         let (account, headers) = admit!(self, input, UpdateStreamingResponse);
         let body = input.body;
-        if let Some(message) = self.too_long(body.title.as_ref().map(|title| title.as_str())) {
-            let message = message.replacen("name:", "title:", 1);
+        if let Some(message) =
+            self.too_long("title", body.title.as_ref().map(|title| title.as_str()))
+        {
             return Ok(UpdateStreamingResponse::BadRequest(error(&message), headers));
         }
         if let Some(message) = streamings::refused_qualities(&body.qualities) {

@@ -595,7 +595,6 @@ fn key_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredKey> {
     })
 }
 
-// The statements are constants so `prepare_cached` parses each once per connection.
 macro_rules! streaming_columns {
     () => {
         "id, account, key_id, title, save, qualities, status, created_at, updated_at, started_at, \
@@ -662,6 +661,7 @@ fn select_multicast(
         .optional()
 }
 
+// The statements are constants so `prepare_cached` parses each once per connection.
 macro_rules! key_columns {
     () => {
         "id, account, name, stream_key, save, kind, created_at, updated_at"
