@@ -14,6 +14,12 @@ mod aioz_live_stream_keys;
 #[path = "../../client/examples/storm_local_auth.rs"]
 mod storm_local_auth;
 
+#[allow(dead_code)]
+#[path = "../../client/examples/aioz_streaming.rs"]
+mod aioz_streaming;
+
+mod support;
+
 /// An emulator on a throwaway database, its address, and the credentials its banner prints.
 async fn start() -> (String, streamspec_emulator::Credentials) {
     let emulator = Emulator::new(&Config { db: ":memory:".into(), ..Config::default() }).unwrap();
@@ -33,6 +39,41 @@ async fn the_emulator_serves_the_aioz_client_example() {
         .build()
         .unwrap();
     aioz_live_stream_keys::run(&client).await.unwrap_or_else(|error| panic!("{error}"));
+    let left = client.list_live_stream_keys().send().await.unwrap().into_inner();
+    assert_eq!(left.data.and_then(|data| data.total), Some(0), "the example deletes its key");
+}
+
+/// The streaming example follows an encoder (the in-process RTMP publisher, for a second) from
+/// `created` to `live` to `ended`, and finds its recording.
+#[tokio::test]
+async fn the_emulator_serves_the_aioz_streaming_example() {
+    let running =
+        Emulator::start(&Config { db: ":memory:".into(), ..Config::default() }).await.unwrap();
+    let token = running.credentials().aioz.accounts[0].token.expose().to_owned();
+    let client =
+        aioz::Client::builder(running.url() + "/api", aioz::Credentials::bearer(token).unwrap())
+            .retry(RetryPolicy::none())
+            .build()
+            .unwrap();
+    let rtmp = running.rtmp_address().unwrap();
+    let encoder = |url: String| async move {
+        let stream_key = url.rsplit('/').next().unwrap().to_owned();
+        tokio::spawn(async move {
+            let mut publisher =
+                support::rtmp_client::publish(rtmp, "live", &stream_key).await.unwrap();
+            for _ in 0..10 {
+                publisher.send_media(3, 4000).await.unwrap();
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        });
+    };
+    let poll = std::time::Duration::from_millis(50);
+    let watched = aioz_streaming::run(&client, encoder, poll, support::rtmp_client::PATIENCE)
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    assert!(watched.live.bitrate_in.unwrap() > 0.0, "{watched:?}");
+    assert_eq!(watched.live.fps_in, Some(25), "the publisher's metadata: {watched:?}");
+    assert!(watched.streaming.media.is_some(), "recorded: {watched:?}");
     let left = client.list_live_stream_keys().send().await.unwrap().into_inner();
     assert_eq!(left.data.and_then(|data| data.total), Some(0), "the example deletes its key");
 }
