@@ -12,6 +12,10 @@ use serde_json::{Value, json};
 use streamspec_emulator::Config;
 use support::fixture::{Fixture, authorization_service, settings};
 
+/// How long a test waits for ffmpeg to get in or out: its first start on a machine whose page cache
+/// was emptied loads its libraries from disk, which takes seconds.
+const ENCODER_PATIENCE: Duration = Duration::from_secs(60);
+
 /// Runs ffmpeg, publishing `seconds` of a 320x240 test pattern at its real rate (with a tone when
 /// `h264` asks for H.264 and AAC; else FLV's default codec, cheaper to encode) to `url`.
 async fn ffmpeg(url: &str, seconds: u32, h264: bool) -> (Output, Duration) {
@@ -81,7 +85,7 @@ async fn ffmpeg_streams_to_an_aioz_key_to_the_end_and_fails_at_once_for_an_unkno
     });
     // While it streams, its session shows its bytes and codecs.
     let sessions = fixture
-        .sessions_until(|sessions| {
+        .sessions_within(ENCODER_PATIENCE, |sessions| {
             sessions.first().is_some_and(|session| {
                 session["keyFrames"].as_i64() > Some(0)
                     && session["audioMessages"].as_i64() > Some(0)
@@ -98,7 +102,7 @@ async fn ffmpeg_streams_to_an_aioz_key_to_the_end_and_fails_at_once_for_an_unkno
     let (output, elapsed) = encoder.await.unwrap();
     assert!(output.status.success(), "ffmpeg failed: {}", stderr(&output));
     assert!(elapsed >= Duration::from_secs(2), "streamed in real time to the end: {elapsed:?}");
-    fixture.sessions_until(<[Value]>::is_empty).await;
+    fixture.sessions_within(ENCODER_PATIENCE, <[Value]>::is_empty).await;
 
     let unknown =
         format!("{}/9d2f7a61-3c4b-4e58-8f1a-2b6c5d4e3f70", key["rtmp_url"].as_str().unwrap());
@@ -181,7 +185,7 @@ async fn a_second_ffmpeg_on_a_live_key_is_refused_or_replaces_the_first() {
     assert!(stderr(&second).contains("the stream key is already live"), "{}", stderr(&second));
     assert!(first.status.success(), "the first streamed to the end: {}", stderr(&first));
     // Its session ends once the emulator notices the disconnect.
-    fixture.sessions_until(<[Value]>::is_empty).await;
+    fixture.sessions_within(ENCODER_PATIENCE, <[Value]>::is_empty).await;
 
     let ((first, elapsed), second) = second_while_first_publishes(&fixture, true, 4).await;
     assert!(second.status.success(), "overwrite on: the second gets in: {}", stderr(&second));
@@ -203,7 +207,7 @@ async fn second_while_first_publishes(
         let url = url.clone();
         async move { ffmpeg(&url, seconds, false).await }
     });
-    fixture.sessions_until(|sessions| sessions.len() == 1).await;
+    fixture.sessions_within(ENCODER_PATIENCE, |sessions| sessions.len() == 1).await;
     let (second, _) = ffmpeg(&url, 1, false).await;
     (first.await.unwrap(), second)
 }
@@ -274,7 +278,7 @@ async fn a_streaming_goes_live_while_ffmpeg_publishes_and_ends_with_a_recording(
     let url = format!("{}/{}", key.rtmp_url.unwrap(), key.stream_key.unwrap());
     let encoder = tokio::spawn(async move { ffmpeg(&url, 4, true).await });
     fixture
-        .sessions_until(|sessions| {
+        .sessions_within(ENCODER_PATIENCE, |sessions| {
             sessions.first().is_some_and(|s| s["keyFrames"].as_i64() > Some(1))
         })
         .await;
@@ -291,7 +295,7 @@ async fn a_streaming_goes_live_while_ffmpeg_publishes_and_ends_with_a_recording(
 
     let (output, _) = encoder.await.unwrap();
     assert!(output.status.success(), "ffmpeg failed: {}", stderr(&output));
-    fixture.sessions_until(<[Value]>::is_empty).await;
+    fixture.sessions_within(ENCODER_PATIENCE, <[Value]>::is_empty).await;
     let ended = get().await;
     assert_eq!(status(&ended).as_deref(), Some("ended"));
     assert!(ended.duration.unwrap() >= 3000, "{ended:?}");

@@ -95,7 +95,16 @@ impl Fixture {
 
     /// Waits until the sessions satisfy `done`, and answers them.
     pub async fn sessions_until(&self, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-        let deadline = tokio::time::Instant::now() + PATIENCE;
+        self.sessions_within(PATIENCE, done).await
+    }
+
+    /// Waits up to `patience` until the sessions satisfy `done`, and answers them.
+    pub async fn sessions_within(
+        &self,
+        patience: Duration,
+        done: impl Fn(&[Value]) -> bool,
+    ) -> Vec<Value> {
+        let deadline = tokio::time::Instant::now() + patience;
         loop {
             let sessions = self.sessions().await;
             if done(&sessions) {
