@@ -68,7 +68,8 @@
 //! - **Live** from the accepted publish (its `updated_at` is that moment): its `duration`, and the
 //!   statistic's `bitrate_in` (bytes over the time live, Kbps), `fps_in` (the metadata's frame rate,
 //!   else video messages over time) and `data_transferred` (MB), come from the live session. A
-//!   replacing publisher takes the streaming over. Only a live streaming can be updated (else 409).
+//!   replacing publisher takes the streaming over, and the bytes of both count. Only a live
+//!   streaming can be updated (else 409).
 //! - **Ended** when its session ends (a disconnect, `end_session`, a deleted streaming): the figures
 //!   are stored with it, and one made with `save` gets its recording (`media`, listed by
 //!   `list_live_stream_media`). A streaming a stopped or crashed process left live is ended at the

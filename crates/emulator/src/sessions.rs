@@ -3,8 +3,8 @@
 //! application, a reset).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use streamspec_server::emulator::types::{
     AudioTrack, IngestSession, IngestSessionApi, IngestSessionTransport, VideoTrack,
@@ -31,8 +31,8 @@ pub(crate) struct LiveSession {
     pub video_messages: AtomicU64,
     pub key_frames: AtomicU64,
     pub tracks: Mutex<Tracks>,
-    /// Whether an AIOZ streaming went live with this session, so that its end ends the streaming.
-    pub streaming: AtomicBool,
+    /// The AIOZ streaming that went live with this session, which its end ends.
+    pub streaming: OnceLock<String>,
     /// Woken when the session is ended from outside: its connection then closes.
     ended: Notify,
 }
@@ -83,7 +83,7 @@ impl LiveSession {
             video_messages: AtomicU64::new(0),
             key_frames: AtomicU64::new(0),
             tracks: Mutex::default(),
-            streaming: AtomicBool::new(false),
+            streaming: OnceLock::new(),
             ended: Notify::new(),
         }
     }

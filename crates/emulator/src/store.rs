@@ -141,15 +141,18 @@ pub trait Storage: Send + Sync + 'static {
     /// The newest streaming of the key that has not ended goes live with `session_id` (a session
     /// replacing another takes its streaming over); answers its id, if the key has one.
     fn streaming_live(&self, key_id: &str, session_id: &str, at: &str) -> Write<Option<String>>;
-    /// The streaming `session_id` is live on ends, keeping what the session measured; one made with
-    /// `save` gets its recording, `media_id`. Answers its id, if the session had one.
+    /// The session `session_id`, which streaming `id` went live with, has ended. If the streaming is
+    /// still live on it, the streaming ends, keeping what the session measured (its bytes added to
+    /// those of the sessions it replaced), and one made with `save` gets its recording, `media_id`:
+    /// answers `true`. A session another took the streaming over from adds its bytes: `false`.
     fn streaming_ended(
         &self,
+        id: &str,
         session_id: &str,
         at: &str,
         measured: Measured,
         media_id: &str,
-    ) -> Write<Option<String>>;
+    ) -> Write<bool>;
     /// Ends every live streaming: at a start, no session from before is live any more.
     fn end_live_streamings(&self, at: &str) -> Write<usize>;
     /// The key's multicast destinations, if it has any.
@@ -995,35 +998,36 @@ impl Storage for Sqlite {
 
     fn streaming_ended(
         &self,
+        id: &str,
         session_id: &str,
         at: &str,
         measured: Measured,
         media_id: &str,
-    ) -> Write<Option<String>> {
-        let (session_id, at, media_id) =
-            (session_id.to_owned(), at.to_owned(), media_id.to_owned());
+    ) -> Write<bool> {
+        let (id, session_id, at, media_id) =
+            (id.to_owned(), session_id.to_owned(), at.to_owned(), media_id.to_owned());
         self.with_savepoint(move |c| {
-            let id: Option<String> = c
+            let ends = c
                 .prepare_cached(
-                    "SELECT id FROM streamings WHERE session_id = ?1 AND status = 'live'",
+                    "UPDATE streamings SET status = 'ended', session_id = NULL, ended_at = ?3,
+                     updated_at = ?3, bytes = bytes + ?4, frame_rate = ?5, audio_kbps = ?6,
+                     media_id = CASE WHEN save THEN ?7 ELSE NULL END
+                     WHERE id = ?1 AND session_id = ?2 AND status = 'live'",
                 )?
-                .query_row(params![session_id], |row| row.get(0))
-                .optional()?;
-            let Some(id) = id else { return Ok(None) };
-            c.prepare_cached(
-                "UPDATE streamings SET status = 'ended', session_id = NULL, ended_at = ?2,
-                 updated_at = ?2, bytes = ?3, frame_rate = ?4, audio_kbps = ?5,
-                 media_id = CASE WHEN save THEN ?6 ELSE NULL END WHERE id = ?1",
-            )?
-            .execute(params![
-                id,
-                at,
-                measured.bytes,
-                measured.frame_rate,
-                measured.audio_kbps,
-                media_id
-            ])?;
-            Ok(Some(id))
+                .execute(params![
+                    id,
+                    session_id,
+                    at,
+                    measured.bytes,
+                    measured.frame_rate,
+                    measured.audio_kbps,
+                    media_id
+                ])?;
+            if ends == 0 {
+                c.prepare_cached("UPDATE streamings SET bytes = bytes + ?2 WHERE id = ?1")?
+                    .execute(params![id, measured.bytes])?;
+            }
+            Ok(ends > 0)
         })
     }
 
@@ -1251,19 +1255,14 @@ mod tests {
         );
         let measured = Measured { bytes: 10, frame_rate: 25.0, audio_kbps: 128 };
         let at = "2026-01-01T00:03:00Z";
-        assert_eq!(
-            store.streaming_ended("s1", at, measured, "m").wait().unwrap(),
-            None,
-            "replaced"
-        );
-        assert_eq!(
-            store.streaming_ended("s2", at, measured, "m").wait().unwrap(),
-            Some("1".into())
-        );
+        // The session taken over adds its bytes and ends nothing; the one live on it ends it.
+        assert!(!store.streaming_ended("1", "s1", at, measured, "m").wait().unwrap());
+        assert_eq!(get("1").status, "live");
+        assert!(store.streaming_ended("1", "s2", at, measured, "m").wait().unwrap());
         let ended = get("1");
         assert_eq!(
             (ended.status.as_str(), ended.bytes, ended.media_id.as_deref()),
-            ("ended", 10, Some("m"))
+            ("ended", 20, Some("m"))
         );
 
         // A streaming left live by a process that died is ended at the next start.

@@ -4,8 +4,6 @@
 //! A streaming is stored in SQLite; while it is live, its figures (time live, bytes, frame rate) come
 //! from the live session publishing to it, and when that session ends they are stored with it.
 
-use std::sync::atomic::Ordering;
-
 use streamspec_server::aioz::types::{
     Media, MediaAssets, MediaMetadata, MediaQuality, QualityContainerType, QualityResolution,
     QualityType, Streaming, StreamingAssets, StreamingQuality, StreamingStatistic, StreamingStatus,
@@ -66,8 +64,8 @@ pub(crate) async fn publisher_arrived(store: &dyn Storage, key_id: &str, session
     }
     match store.streaming_live(key_id, &session.id.to_string(), &now()).await {
         Ok(Some(streaming)) => {
-            session.streaming.store(true, Ordering::Relaxed);
             tracing::info!(%streaming, session = %session.id, "streaming live");
+            let _ = session.streaming.set(streaming);
         }
         Ok(None) => {}
         Err(error) => tracing::error!(%error, "a streaming could not go live"),
@@ -76,14 +74,12 @@ pub(crate) async fn publisher_arrived(store: &dyn Storage, key_id: &str, session
 
 /// An encoder's session ended: its streaming ends, keeping what the session measured.
 pub(crate) async fn publisher_gone(store: &dyn Storage, session: &LiveSession) {
-    if !session.streaming.load(Ordering::Relaxed) {
-        return;
-    }
+    let Some(streaming) = session.streaming.get() else { return };
     let media = Uuid::new_v4().to_string();
-    let ended = store.streaming_ended(&session.id.to_string(), &now(), session.measured(), &media);
-    match ended.await {
-        Ok(Some(streaming)) => tracing::info!(%streaming, session = %session.id, "streaming ended"),
-        Ok(None) => {}
+    let (id, at, measured) = (session.id.to_string(), now(), session.measured());
+    match store.streaming_ended(streaming, &id, &at, measured, &media).await {
+        Ok(true) => tracing::info!(%streaming, session = %session.id, "streaming ended"),
+        Ok(false) => {}
         Err(error) => tracing::error!(%error, "a streaming could not be ended"),
     }
 }
@@ -107,8 +103,12 @@ impl Figures {
             .and_then(|id| id.parse::<Uuid>().ok())
             .and_then(|id| sessions.get(id));
         let started = parse(&stored.started_at);
+        // A live session's bytes add to those of the sessions it took the streaming over from.
         let measured = match &live {
-            Some(session) => session.measured(),
+            Some(session) => {
+                let now = session.measured();
+                Measured { bytes: stored.bytes.saturating_add(now.bytes), ..now }
+            }
             None => Measured {
                 bytes: stored.bytes,
                 frame_rate: stored.frame_rate,

@@ -113,6 +113,10 @@ async fn a_streaming_follows_its_publisher_from_created_to_live_to_ended() {
 
     let mut publisher = publish(fixture.rtmp, "live", &stream_key).await.unwrap();
     publisher.send_media(25, 2000).await.unwrap();
+    // A publisher's input is counted in batches: wait until all of it is.
+    let counted =
+        |sessions: &[Value]| sessions.first().is_some_and(|s| s["bytes"].as_i64() >= Some(100_000));
+    fixture.sessions_until(counted).await;
     let live = get_until(&client, key, id, |s| status(s) == "live").await;
     assert!(live.updated_at > created.updated_at);
     client.update_streaming().id(key).body(update).send().await.unwrap();
@@ -122,7 +126,7 @@ async fn a_streaming_follows_its_publisher_from_created_to_live_to_ended() {
     let mut replacement = publish(fixture.rtmp, "live", &stream_key).await.unwrap();
     assert!(publisher.closed().await, "the first publisher is disconnected");
     replacement.send_media(25, 2000).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    fixture.sessions_until(counted).await;
     assert_eq!(status(&get(&client, key, id).await), "live");
 
     // Ended from outside, the streaming ends with what the session measured; no `save`, no media.
@@ -133,7 +137,8 @@ async fn a_streaming_follows_its_publisher_from_created_to_live_to_ended() {
     assert_eq!(ended.frame_rate, Some(25), "the metadata's frame rate");
     let statistic =
         client.get_streaming_statistic().stream_media_id(id).send().await.unwrap().into_inner();
-    assert!(statistic.data.data_transferred.unwrap() > 0.05, "{statistic:?}");
+    // Each publisher sent 25 video and 25 audio messages of 2,000 bytes: both count.
+    assert!(statistic.data.data_transferred.unwrap() > 0.2, "{statistic:?}");
     assert_eq!(statistic.data.live_stream_media_id.as_deref(), Some(created.id.as_str()));
     // Ended, the key takes a new one; with no recordings, its media list is empty.
     create_streaming(&client, key, true).await.unwrap();
