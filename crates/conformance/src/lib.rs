@@ -31,6 +31,8 @@
 //! which validates a server's requests (and optionally its responses) against the spec.
 
 pub mod layer;
+#[cfg(feature = "proxy")]
+pub mod proxy;
 
 use std::collections::BTreeMap;
 use std::fmt;

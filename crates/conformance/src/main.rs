@@ -6,15 +6,19 @@
 //! streamspec-conformance validate --api aioz --operation get_live_stream_key --response 404 - < error.json
 //! streamspec-conformance validate --api aioz --schema LiveStreamKey --jsonl keys.jsonl --format json
 //! streamspec-conformance list
+//! streamspec-conformance proxy --api aioz --upstream https://api.aiozstream.network --listen 127.0.0.1:8082
 //! ```
 //!
 //! Exit status: 0 when every payload conforms, 1 when any does not (or is not JSON), 2 on a usage error.
+//! `proxy` runs until Ctrl-C or SIGTERM, prints its summary on standard error, and exits 1 when it saw
+//! a violation and `--fail-on-violation` is set.
 
 use std::io::Read;
 use std::process::ExitCode;
 
 use clap::{ArgGroup, Parser, Subcommand, ValueEnum};
 use serde_json::{Value, json};
+use streamspec_conformance::proxy::{Proxy, ProxyOptions, Summary};
 use streamspec_conformance::{Api, Catalog, Schema, Violation};
 
 /// Prints a line; a closed pipe (`| head`) ends the program quietly instead of panicking.
@@ -73,6 +77,38 @@ enum Command {
         #[arg(required = true)]
         files: Vec<String>,
     },
+    /// Forward every request to an upstream unchanged, check requests and responses against the
+    /// spec, and report each exchange that breaks it as a JSON line.
+    Proxy {
+        /// The API the upstream serves: `aioz` or `storm`.
+        #[arg(long)]
+        api: Api,
+        /// The upstream's origin, such as `https://api.aiozstream.network` or `http://127.0.0.1:8080`
+        /// (https needs the `rustls` feature); requests keep their own paths.
+        #[arg(long)]
+        upstream: String,
+        /// Where to listen.
+        #[arg(long, default_value = "127.0.0.1:8082")]
+        listen: std::net::SocketAddr,
+        /// Answer a request that breaks the contract with the API's 400 instead of forwarding it.
+        #[arg(long)]
+        enforce: bool,
+        /// Add `x-streamspec-violations` (their number and pointers) to an answer that broke it.
+        #[arg(long)]
+        header: bool,
+        /// Write each answer as a fixture of the evidence corpus (credentials replaced) into DIR.
+        #[arg(long, value_name = "DIR")]
+        record: Option<std::path::PathBuf>,
+        /// Write the JSON Lines reports to FILE instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        report: Option<std::path::PathBuf>,
+        /// Exit 1 when any exchange broke the contract.
+        #[arg(long)]
+        fail_on_violation: bool,
+        /// The largest request or response body read, in bytes.
+        #[arg(long, default_value_t = 16 << 20)]
+        body_limit: usize,
+    },
     /// List every schema and operation.
     List {
         /// Only this API.
@@ -91,6 +127,33 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let catalog = Catalog::get();
     match cli.command {
+        Command::Proxy {
+            api,
+            upstream,
+            listen,
+            enforce,
+            header,
+            record,
+            report,
+            fail_on_violation,
+            body_limit,
+        } => {
+            let options = ProxyOptions { enforce, header, record, body_limit, report };
+            match proxy(api, &upstream, listen, options) {
+                Ok(summary) => {
+                    eprintln!("{}", json!({"summary": summary}));
+                    if fail_on_violation && summary.violations > 0 {
+                        ExitCode::from(1)
+                    } else {
+                        ExitCode::SUCCESS
+                    }
+                }
+                Err(message) => {
+                    eprintln!("error: {message}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Command::List { api } => {
             for api in Api::ALL.into_iter().filter(|each| api.is_none_or(|only| only == *each)) {
                 for schema in catalog.schemas(api) {
@@ -153,6 +216,49 @@ fn main() -> ExitCode {
             if all_valid { ExitCode::SUCCESS } else { ExitCode::from(1) }
         }
     }
+}
+
+/// Runs the proxy until Ctrl-C or SIGTERM; answers its summary.
+fn proxy(
+    api: Api,
+    upstream: &str,
+    listen: std::net::SocketAddr,
+    options: ProxyOptions,
+) -> Result<Summary, String> {
+    let origin = upstream.parse().map_err(|error| format!("--upstream `{upstream}`: {error}"))?;
+    let proxy = Proxy::new(api, origin, options).map_err(|error| error.to_string())?;
+    let runtime = tokio::runtime::Runtime::new().map_err(|error| error.to_string())?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|error| format!("--listen {listen}: {error}"))?;
+        let bound = listener.local_addr().map_err(|error| error.to_string())?;
+        eprintln!(
+            "streamspec-conformance proxy: {api} on http://{bound}, forwarding to {upstream}"
+        );
+        proxy.serve(listener, stopped()).await.map_err(|error| error.to_string())
+    })
+}
+
+/// Completes at Ctrl-C or SIGTERM.
+async fn stopped() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(terminate) => terminate,
+                Err(_) => return interrupt.await,
+            };
+        tokio::select! {
+            () = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    interrupt.await;
 }
 
 fn resolve(

@@ -149,3 +149,65 @@ fn list_prints_every_schema_and_operation() {
     );
     assert_eq!(text.lines().filter(|line| line.contains(" operation ")).count(), 32);
 }
+
+#[test]
+fn proxy_refuses_an_upstream_with_a_path() {
+    let output =
+        run(&["proxy", "--api", "aioz", "--upstream", "https://api.aiozstream.network/api"], None);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("give the origin (`https://api.aiozstream.network`)"), "{stderr}");
+}
+
+/// The proxy as a process: it reports a request that breaks the contract on standard output, prints
+/// its summary on standard error when SIGTERM stops it, and exits 1 with `--fail-on-violation`.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn proxy_reports_stops_on_sigterm_and_fails_on_a_violation() {
+    use std::io::{BufRead, BufReader};
+
+    // An upstream that answers every request with a conforming 400.
+    let router = axum::Router::new().fallback(|| async {
+        (
+            axum::http::StatusCode::BAD_REQUEST,
+            axum::Json(serde_json::json!({"status": "error", "message": "no"})),
+        )
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_streamspec-conformance"))
+        .args(["proxy", "--api", "aioz", "--upstream", &upstream, "--listen", "127.0.0.1:0"])
+        .arg("--fail-on-violation")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut banner = String::new();
+    stderr.read_line(&mut banner).unwrap();
+    let address = banner.split("on http://").nth(1).unwrap().split(',').next().unwrap().to_owned();
+
+    let answer = reqwest::Client::new()
+        .post(format!("http://{address}/api/live_streams"))
+        .header("authorization", "Bearer t")
+        .json(&serde_json::json!({"name": 5}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 400, "the upstream's answer");
+
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let output =
+        tokio::task::spawn_blocking(move || child.wait_with_output()).await.unwrap().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    assert_eq!(output.status.code(), Some(1), "{rest}");
+    let report: serde_json::Value = serde_json::from_str(stdout(&output).trim()).unwrap();
+    assert_eq!(report["violations"][0]["pointer"], "/name");
+    let summary: serde_json::Value = serde_json::from_str(rest.trim()).unwrap();
+    assert_eq!(summary["summary"]["exchanges"], 1);
+    assert_eq!(summary["summary"]["by_operation"]["create_live_stream_key"]["type"], 1);
+}

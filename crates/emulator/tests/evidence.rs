@@ -50,7 +50,8 @@ enum Verdict {
     Refused,
 }
 
-/// A public repository at a commit, or a public page: where the payload was copied from.
+/// A public repository at a commit, a public page, or the upstream `streamspec-conformance proxy
+/// --record` recorded an answer of: where the payload came from.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Source {
@@ -58,6 +59,7 @@ struct Source {
     path: Option<String>,
     commit: Option<String>,
     page: Option<String>,
+    recorded: Option<String>,
     /// Where in the file or on the page.
     #[serde(rename = "where")]
     location: String,
@@ -81,8 +83,12 @@ struct Request {
 }
 
 fn corpus() -> Vec<Fixture> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../spec/evidence");
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+    fixtures_in(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../spec/evidence"))
+}
+
+/// Every fixture in `dir`, each checked to be named after its file.
+fn fixtures_in(dir: &Path) -> Vec<Fixture> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
         .map(|entry| entry.unwrap().path())
         .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
@@ -116,29 +122,34 @@ fn api(fixture: &Fixture) -> Api {
 fn every_fixture_names_its_source() {
     let fixtures = corpus();
     assert!(fixtures.len() >= 30, "only {} fixtures", fixtures.len());
-    for fixture in &fixtures {
-        let source = &fixture.source;
-        let in_repository = source.repository.is_some()
-            && source.path.is_some()
-            && source.commit.as_ref().is_some_and(|commit| commit.len() == 40);
-        let on_page = source.page.as_ref().is_some_and(|page| page.starts_with("https://"));
-        assert!(
-            in_repository != on_page && !source.location.is_empty(),
-            "{}: a source is a repository, path and commit, or a page",
-            fixture.name
-        );
-        assert!(Catalog::get().operation(api(fixture), &fixture.operation).is_some());
-        match fixture.direction {
-            Direction::Response => {
-                assert!(fixture.status.is_some() && fixture.payload.is_some(), "{}", fixture.name)
-            }
-            Direction::Request => {
-                assert!(fixture.request.is_some() && fixture.expect_status.is_some())
-            }
+    fixtures.iter().for_each(assert_well_formed);
+}
+
+/// A fixture names one source and the operation it belongs to, and has what its direction needs.
+fn assert_well_formed(fixture: &Fixture) {
+    let source = &fixture.source;
+    let in_repository = source.repository.is_some()
+        && source.path.is_some()
+        && source.commit.as_ref().is_some_and(|commit| commit.len() == 40);
+    let on_page = source.page.as_ref().is_some_and(|page| page.starts_with("https://"));
+    let recorded = source.recorded.as_ref().is_some_and(|upstream| upstream.starts_with("http"));
+    assert!(
+        [in_repository, on_page, recorded].iter().filter(|kind| **kind).count() == 1
+            && !source.location.is_empty(),
+        "{}: a source is a repository, path and commit, a page, or a recording's upstream",
+        fixture.name
+    );
+    assert!(Catalog::get().operation(api(fixture), &fixture.operation).is_some());
+    match fixture.direction {
+        Direction::Response => {
+            assert!(fixture.status.is_some() && fixture.payload.is_some(), "{}", fixture.name)
         }
-        if fixture.verdict == Verdict::Refused {
-            assert!(fixture.note.is_some(), "{}: a refused fixture says why", fixture.name);
+        Direction::Request => {
+            assert!(fixture.request.is_some() && fixture.expect_status.is_some())
         }
+    }
+    if fixture.verdict == Verdict::Refused {
+        assert!(fixture.note.is_some(), "{}: a refused fixture says why", fixture.name);
     }
 }
 
@@ -199,25 +210,90 @@ fn conforms(api: Api, operation: &str, status: u16, payload: &Value) -> Result<(
 
 #[test]
 fn every_vendor_response_parses_and_conforms() {
-    let mut checked = 0;
-    for fixture in corpus().iter().filter(|f| f.direction == Direction::Response) {
-        let (api, status, payload) =
-            (api(fixture), fixture.status.unwrap(), fixture.payload.as_ref());
-        let payload = payload.unwrap();
-        let parsed = client_parses(api, &fixture.operation, status, payload);
-        let valid = conforms(api, &fixture.operation, status, payload);
-        match fixture.verdict {
-            Verdict::Accepted => {
-                assert_eq!(parsed, Ok(()), "{}: the client type refuses it", fixture.name);
-                assert_eq!(valid, Ok(()), "{}: the conformance check refuses it", fixture.name);
-            }
-            Verdict::Refused => {
-                assert!(parsed.is_err() && valid.is_err(), "{}: accepted", fixture.name)
-            }
+    let responses: Vec<Fixture> =
+        corpus().into_iter().filter(|f| f.direction == Direction::Response).collect();
+    responses.iter().for_each(assert_response_verdict);
+    assert!(responses.len() >= 10, "only {} responses", responses.len());
+}
+
+/// An accepted response parses into the client's type and conforms; a refused one does neither.
+fn assert_response_verdict(fixture: &Fixture) {
+    let (api, status) = (api(fixture), fixture.status.unwrap());
+    let payload = fixture.payload.as_ref().unwrap();
+    let parsed = client_parses(api, &fixture.operation, status, payload);
+    let valid = conforms(api, &fixture.operation, status, payload);
+    match fixture.verdict {
+        Verdict::Accepted => {
+            assert_eq!(parsed, Ok(()), "{}: the client type refuses it", fixture.name);
+            assert_eq!(valid, Ok(()), "{}: the conformance check refuses it", fixture.name);
         }
-        checked += 1;
+        Verdict::Refused => {
+            assert!(parsed.is_err() && valid.is_err(), "{}: accepted", fixture.name)
+        }
     }
-    assert!(checked >= 10, "only {checked} responses");
+}
+
+/// `streamspec-conformance proxy --record` in front of the emulator: what it records is a fixture of
+/// the corpus, and passes the corpus's checks.
+#[tokio::test]
+async fn a_fixture_recorded_by_the_proxy_passes_the_corpus_checks() {
+    use streamspec_conformance::proxy::{Proxy, ProxyOptions};
+    let running = start().await;
+    let dir = std::env::temp_dir().join(format!("streamspec-recorded-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let options = ProxyOptions {
+        record: Some(dir.clone()),
+        report: Some(dir.with_extension("jsonl")),
+        ..ProxyOptions::default()
+    };
+    let proxy = Proxy::new(Api::Aioz, running.base.parse().unwrap(), options).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let through = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn({
+        let proxy = proxy.clone();
+        async move { proxy.serve(listener, std::future::pending()).await }
+    });
+    let account = &running.credentials.aioz_accounts[0];
+    let created: Value = running
+        .http
+        .post(format!("{through}/api/live_streams"))
+        .bearer_auth(&account.token)
+        .json(&serde_json::json!({"name": "recorded"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["data"]["id"].as_str().unwrap();
+    let missing = running
+        .http
+        .get(format!("{through}/api/live_streams/{}", uuid::Uuid::new_v4()))
+        .bearer_auth(&account.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    running
+        .http
+        .get(format!("{through}/api/live_streams/{id}"))
+        .bearer_auth(&account.token)
+        .send()
+        .await
+        .unwrap();
+
+    let recorded = fixtures_in(&dir);
+    assert_eq!(recorded.len(), 3, "one fixture an answer: {recorded:?}");
+    for fixture in &recorded {
+        assert_well_formed(fixture);
+        assert_response_verdict(fixture);
+        // The key's stream key is a credential: replaced.
+        if let Some(stream_key) = fixture.payload.as_ref().and_then(|p| p["data"].get("stream_key"))
+        {
+            assert_eq!(stream_key, "redacted", "{}", fixture.name);
+        }
+    }
+    assert_eq!(proxy.summary().violations, 0);
 }
 
 /// The tolerant reader still refuses what is wrong: a value of the wrong type.

@@ -1,0 +1,217 @@
+//! `streamspec-conformance`'s validating proxy on 127.0.0.1, in front of the emulator and in front of
+//! a deliberately wrong upstream (a small axum server in this file): every violation is found, and
+//! nothing that passes through is changed.
+
+use std::path::PathBuf;
+
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::get;
+use serde_json::{Value, json};
+use streamspec_conformance::Api;
+use streamspec_conformance::proxy::{Proxy, ProxyOptions, VIOLATIONS_HEADER};
+use streamspec_emulator::{Config, Emulator, RunningEmulator};
+
+struct Proxied {
+    proxy: Proxy,
+    /// The proxy's origin.
+    url: String,
+    report: PathBuf,
+}
+
+/// A proxy for AIOZ in front of `upstream`, reporting to a file of its own.
+async fn proxy(upstream: &str, name: &str, options: ProxyOptions) -> Proxied {
+    let report =
+        std::env::temp_dir().join(format!("streamspec-proxy-{name}-{}.jsonl", std::process::id()));
+    let options = ProxyOptions { report: Some(report.clone()), ..options };
+    let proxy = Proxy::new(Api::Aioz, upstream.parse().unwrap(), options).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn({
+        let proxy = proxy.clone();
+        async move { proxy.serve(listener, std::future::pending()).await }
+    });
+    Proxied { proxy, url, report }
+}
+
+impl Proxied {
+    fn reports(&self) -> Vec<Value> {
+        let text = std::fs::read_to_string(&self.report).unwrap();
+        text.lines().map(|line| serde_json::from_str(line).unwrap()).collect()
+    }
+}
+
+async fn emulator() -> (RunningEmulator, String) {
+    let running =
+        Emulator::start(&Config { db: ":memory:".into(), ..Config::default() }).await.unwrap();
+    let token = running.credentials().aioz.accounts[0].token.expose().to_owned();
+    (running, token)
+}
+
+#[tokio::test]
+async fn conforming_exchanges_pass_through_unchanged_and_are_not_reported() {
+    let (running, token) = emulator().await;
+    let proxied = proxy(&running.url(), "clean", ProxyOptions::default()).await;
+    let client = streamspec_client::aioz::Client::builder(
+        format!("{}/api", proxied.url),
+        streamspec_client::aioz::Credentials::bearer(token.as_str()).unwrap(),
+    )
+    .build()
+    .unwrap();
+    let body = streamspec_client::aioz::types::CreateLiveStreamKeyRequest::new("proxied".into());
+    let key = client.create_live_stream_key().body(body).send().await.unwrap().into_inner().data;
+    let key_id: uuid::Uuid = key.id.parse().unwrap();
+    client.get_live_stream_key().id(key_id).send().await.unwrap();
+    client.list_live_stream_keys().send().await.unwrap();
+    client.delete_live_stream_key().id(key_id).send().await.unwrap();
+
+    // The same request, direct and through the proxy: the same status, headers and bytes.
+    let http = reqwest::Client::new();
+    let fetch = |base: String| {
+        let http = http.clone();
+        let token = token.clone();
+        async move {
+            let answer = http
+                .get(format!("{base}/api/live_streams"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            let (status, headers) = (answer.status(), answer.headers().clone());
+            (status, headers, answer.bytes().await.unwrap())
+        }
+    };
+    let (direct, through) = (fetch(running.url()).await, fetch(proxied.url.clone()).await);
+    assert_eq!((direct.0, &direct.2), (through.0, &through.2));
+    for name in ["content-type", "x-ratelimit-limit", "x-ratelimit-retry-after"] {
+        assert_eq!(direct.1.get(name), through.1.get(name), "{name}");
+    }
+    assert!(through.1.get(VIOLATIONS_HEADER).is_none());
+    let summary = proxied.proxy.summary();
+    assert_eq!((summary.exchanges, summary.violations), (5, 0), "{summary:?}");
+    assert!(proxied.reports().is_empty());
+}
+
+#[tokio::test]
+async fn a_request_that_breaks_the_contract_is_reported_and_forwarded_or_refused_with_enforce() {
+    let (running, token) = emulator().await;
+    let http = reqwest::Client::new();
+    let create = |base: &str| {
+        http.post(format!("{base}/api/live_streams"))
+            .bearer_auth(&token)
+            .json(&json!({"name": 5, "save": true}))
+            .send()
+    };
+    let forwarding = proxy(&running.url(), "forwarding", ProxyOptions::default()).await;
+    let answer = create(&forwarding.url).await.unwrap();
+    assert_eq!(answer.status(), 400, "the emulator's own answer");
+    let reports = forwarding.reports();
+    assert_eq!(reports.len(), 1);
+    assert_eq!(reports[0]["operation"], "create_live_stream_key");
+    assert_eq!(reports[0]["violations"][0]["direction"], "request");
+    assert_eq!(reports[0]["violations"][0]["pointer"], "/name");
+    assert_eq!(reports[0]["violations"][0]["rule"], "type");
+    let journaled = running.controls().journal(Some("create_live_stream_key"), None).len();
+    assert_eq!(journaled, 1, "forwarded");
+
+    let enforcing = proxy(
+        &running.url(),
+        "enforcing",
+        ProxyOptions { enforce: true, ..ProxyOptions::default() },
+    )
+    .await;
+    let answer = create(&enforcing.url).await.unwrap();
+    assert_eq!(answer.status(), 400);
+    let body: Value = answer.json().await.unwrap();
+    assert_eq!(body["status"], "error", "AIOZ's envelope: {body}");
+    assert!(body["message"].as_str().unwrap().contains("`name`"), "{body}");
+    let journaled = running.controls().journal(Some("create_live_stream_key"), None).len();
+    assert_eq!(journaled, 1, "not forwarded");
+    assert_eq!(enforcing.reports().len(), 1);
+}
+
+/// An upstream that breaks the contract in every way a response can.
+async fn wrong_upstream() -> String {
+    let key = |headers: HeaderMap| async move {
+        assert!(headers.contains_key("authorization"), "the request's headers came through");
+        ([("x-custom", "kept")], axum::Json(json!({"data": {"id": 7, "save": "yes"}})))
+    };
+    let list = || async { (StatusCode::IM_A_TEAPOT, axum::Json(json!({"teapot": true}))) };
+    let delete = || async { ([("content-type", "text/plain")], "deleted, probably") };
+    let multicast =
+        || async { axum::Json(json!({"data": {"live_stream_multicast_urls": "rtmp://a/b"}})) };
+    let router = axum::Router::new()
+        .route("/api/live_streams", get(list))
+        .route("/api/live_streams/{id}", get(key).delete(delete))
+        .route("/api/live_streams/multicast/{stream_key}", get(multicast))
+        .fallback(|| async { "an answer to a path the spec does not have" });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    url
+}
+
+#[tokio::test]
+async fn every_violation_of_a_wrong_upstream_is_found_and_its_answers_pass_unchanged() {
+    let upstream = wrong_upstream().await;
+    let proxied =
+        proxy(&upstream, "wrong", ProxyOptions { header: true, ..ProxyOptions::default() }).await;
+    let http = reqwest::Client::new();
+    let id = "0b5c9f2e-6a55-4c1e-9a52-1f0d8a4b7c31";
+    let stream_key = "9d2f7a61-stream-key-SECRET";
+    let token = "token-SECRET";
+    let calls = [
+        (reqwest::Method::GET, format!("/api/live_streams/{id}")),
+        (reqwest::Method::GET, "/api/live_streams".to_owned()),
+        (reqwest::Method::DELETE, format!("/api/live_streams/{id}")),
+        (reqwest::Method::GET, format!("/api/live_streams/multicast/{stream_key}")),
+        (reqwest::Method::GET, "/api/elsewhere".to_owned()),
+    ];
+    for (method, path) in &calls {
+        let direct = http
+            .request(method.clone(), format!("{upstream}{path}"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        let through = http
+            .request(method.clone(), format!("{}{path}", proxied.url))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(direct.status(), through.status(), "{path}");
+        assert_eq!(direct.headers().get("x-custom"), through.headers().get("x-custom"), "{path}");
+        assert!(through.headers().contains_key(VIOLATIONS_HEADER), "{path}");
+        assert_eq!(direct.bytes().await.unwrap(), through.bytes().await.unwrap(), "{path}");
+    }
+
+    let reports = proxied.reports();
+    let found: Vec<(Value, Value, Value)> = reports
+        .iter()
+        .flat_map(|report| {
+            report["violations"].as_array().unwrap().iter().map(|violation| {
+                (
+                    report["operation"].clone(),
+                    violation["rule"].clone(),
+                    violation["pointer"].clone(),
+                )
+            })
+        })
+        .collect();
+    let expected = [
+        (json!("get_live_stream_key"), json!("type"), json!("/data/id")),
+        (json!("get_live_stream_key"), json!("type"), json!("/data/save")),
+        (json!("list_live_stream_keys"), json!("undocumented-status"), json!("")),
+        (json!("delete_live_stream_key"), json!("json"), json!("")),
+        (json!("get_multicast"), json!("type"), json!("/data/live_stream_multicast_urls")),
+        (Value::Null, json!("undocumented-operation"), json!("")),
+    ];
+    assert_eq!(found, expected, "{reports:#?}");
+    // The path is the operation's template, and no credential is written.
+    assert_eq!(reports[3]["path"], "/api/live_streams/multicast/{stream_key}");
+    let text = std::fs::read_to_string(&proxied.report).unwrap();
+    assert!(!text.contains("SECRET"), "{text}");
+    let summary = proxied.proxy.summary();
+    assert_eq!((summary.exchanges, summary.violations), (5, 6));
+    assert_eq!(summary.by_operation["get_live_stream_key"]["type"], 2);
+}
