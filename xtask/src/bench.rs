@@ -20,9 +20,9 @@ use anyhow::{Context, Result, bail};
 
 use crate::ci::cargo;
 
-const PRISM: &str = "@stoplight/prism-cli@5.16.0";
+pub(crate) const PRISM: &str = "@stoplight/prism-cli@5.16.0";
 /// The account whose keys are created, read and updated.
-const TOKEN: &str = "bench-token";
+pub(crate) const TOKEN: &str = "bench-token";
 /// The account that `list` reads: one key, as Prism's example page has, so that both servers answer
 /// the same page. The listed accounts hold only the keys made at start, so a list costs the same in
 /// every round however many keys the create runs add to the other account.
@@ -37,21 +37,21 @@ const THREADS: &str = "2";
 
 /// One measured run.
 #[derive(Debug, Clone, Copy)]
-struct Figures {
-    requests_per_second: f64,
-    p50_ms: f64,
-    p99_ms: f64,
+pub(crate) struct Figures {
+    pub requests_per_second: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
     /// Responses that were not 2xx, as wrk counts them.
-    errors: u64,
+    pub errors: u64,
 }
 
 /// One workload: a request wrk repeats.
-struct Workload {
-    name: &'static str,
-    method: &'static str,
+pub(crate) struct Workload {
+    pub name: &'static str,
+    pub method: &'static str,
     /// The path on the emulator; Prism serves AIOZ without the `/api` prefix of its server URL.
-    path: String,
-    prism_path: String,
+    pub path: String,
+    pub prism_path: String,
     /// Whether it goes to the Storm spec's Prism.
     storm: bool,
     /// The AIOZ bearer token it sends (Storm's requests send the API key).
@@ -205,12 +205,12 @@ fn round_ratios(runs: &[Vec<Figures>]) -> Vec<f64> {
 
 /// The run with the median rate (the lower middle one of an even count), with its latencies; `None`
 /// for a cell that was not measured.
-fn median(mut runs: Vec<Figures>) -> Option<Figures> {
+pub(crate) fn median(mut runs: Vec<Figures>) -> Option<Figures> {
     runs.sort_by(|a, b| a.requests_per_second.total_cmp(&b.requests_per_second));
     runs.get(runs.len().checked_sub(1)? / 2).copied()
 }
 
-fn workloads() -> Vec<Workload> {
+pub(crate) fn workloads() -> Vec<Workload> {
     let aioz = |name, method, path: &str, token, body| Workload {
         name,
         method,
@@ -317,7 +317,7 @@ fn thousands(value: f64) -> String {
     out
 }
 
-fn machine() -> String {
+pub(crate) fn machine() -> String {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     let memory = std::fs::read_to_string("/proc/meminfo")
         .ok()
@@ -331,7 +331,18 @@ fn machine() -> String {
 }
 
 /// Runs wrk for one workload and reads its summary.
-fn wrk(dir: &Path, workload: &Workload, url: &str, seconds: u64) -> Result<Figures> {
+pub(crate) fn wrk(dir: &Path, workload: &Workload, url: &str, seconds: u64) -> Result<Figures> {
+    wrk_with(dir, workload, url, seconds, (THREADS, CONNECTIONS))
+}
+
+/// [`wrk`] with `(threads, connections)` of its own.
+pub(crate) fn wrk_with(
+    dir: &Path,
+    workload: &Workload,
+    url: &str,
+    seconds: u64,
+    (threads, connections): (&str, &str),
+) -> Result<Figures> {
     let script = dir.join(format!("{}.lua", workload.name.replace(' ', "-")));
     let mut lua = format!("wrk.method = \"{}\"\n", workload.method);
     // Each API with its own credentials: Storm would try a bearer token before its API key.
@@ -347,7 +358,7 @@ fn wrk(dir: &Path, workload: &Workload, url: &str, seconds: u64) -> Result<Figur
     }
     std::fs::write(&script, lua)?;
     let output = Command::new("wrk")
-        .args(["-t", THREADS, "-c", CONNECTIONS, "-d", &format!("{seconds}s"), "--latency", "-s"])
+        .args(["-t", threads, "-c", connections, "-d", &format!("{seconds}s"), "--latency", "-s"])
         .arg(&script)
         .arg(url)
         .output()
@@ -381,7 +392,11 @@ fn duration_ms(text: &str) -> Result<f64> {
     Ok(number.parse::<f64>()? * factor)
 }
 
-fn start_emulator(root: &Path, dir: &Path, validate: bool) -> Result<(Child, SocketAddr)> {
+pub(crate) fn start_emulator(
+    root: &Path,
+    dir: &Path,
+    validate: bool,
+) -> Result<(Child, SocketAddr)> {
     let name = if validate { "on" } else { "off" };
     let config = dir.join(format!("config-{name}.toml"));
     std::fs::write(
@@ -421,7 +436,7 @@ fn start_emulator(root: &Path, dir: &Path, validate: bool) -> Result<(Child, Soc
 }
 
 /// Creates a live stream key in `token`'s account; its id.
-fn create_key(address: SocketAddr, token: &str) -> Result<String> {
+pub(crate) fn create_key(address: SocketAddr, token: &str) -> Result<String> {
     let body = r#"{"name": "bench", "save": true}"#;
     let authorization = format!("Authorization: Bearer {token}");
     let (_, json) = request(address, "POST /api/live_streams", &authorization, body)?;
@@ -469,7 +484,7 @@ pub(crate) fn wait_for(address: SocketAddr, within: Duration) -> Result<()> {
 }
 
 /// Prism, installed into `target/prism` when missing.
-fn install_prism(root: &Path) -> Result<PathBuf> {
+pub(crate) fn install_prism(root: &Path) -> Result<PathBuf> {
     let dir = root.join("target/prism");
     let binary = dir.join("node_modules/.bin/prism");
     if binary.exists() {

@@ -5,12 +5,15 @@
 //! - `cargo xtask lint --breaking [--base REV]`: lists what a spec edit breaks (see [`breaking`]).
 //! - `cargo xtask fuzz --seconds N`: runs every fuzz target for N seconds (see [`fuzz`]).
 //! - `cargo xtask bench [--seconds N] [--rounds R]`: a load run on loopback, with Prism for comparison (see [`mod@bench`]).
+//! - `cargo xtask bench proxy [--seconds N] [--rounds R]`: the validating proxy against Prism's
+//!   proxy, both in front of the emulator (see [`bench_proxy`]).
 //! - `cargo xtask bench ingest [--seconds N] [--publishers A,B,C]`: RTMP publishers against the
 //!   emulator and nginx-rtmp (see [`bench_ingest`]).
 //! - `cargo xtask ci`: everything CI runs, in order; what `.ci/run` calls.
 
 mod bench;
 mod bench_ingest;
+mod bench_proxy;
 mod breaking;
 mod ci;
 mod fuzz;
@@ -47,6 +50,10 @@ commands:
           2 Mbit/s of FLV tags for N seconds (default 30), against the emulator and nginx-rtmp
           (needs ffmpeg, nginx and libnginx-mod-rtmp); one table: publishers held, CPU per GB,
           connect-to-accepted latency
+  bench proxy [--seconds N] [--rounds R]
+          build in release; wrk against the emulator directly, through `streamspec-conformance
+          proxy` and through Prism's proxy (needs npx), N seconds per workload (default 5), R rounds
+          (default 3); one table with the p50 each proxy adds and their rates
   ci      run every check CI runs: fmt, clippy, lint, the outside OpenAPI validator, doc, tests
 ";
 
@@ -80,6 +87,10 @@ fn main() -> ExitCode {
         ["lint", "--breaking", "--base", base] => breaking::run(Some(base)),
         ["fuzz", "--seconds", seconds] => match parse_seconds(seconds) {
             Some(seconds) => fuzz::run(seconds),
+            None => return ExitCode::from(2),
+        },
+        ["bench", "proxy", options @ ..] => match bench_options(options) {
+            Some((seconds, rounds)) => bench_proxy::run(seconds, rounds),
             None => return ExitCode::from(2),
         },
         ["bench", "ingest", options @ ..] => match ingest_options(options) {

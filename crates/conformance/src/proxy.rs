@@ -20,9 +20,11 @@
 //!   hop-by-hop ones, which belong to each connection) and body. Only `--enforce` answers a request
 //!   itself (a 400 in the API's envelope, for a request that breaks the contract); only `--header`
 //!   adds a header (`x-streamspec-violations`) to an answer.
-//! - Bodies are read whole before they are checked and passed on, up to the body limit (16 MiB by
-//!   default); a larger one is answered 413 in the API's envelope and reported. Both APIs carry JSON
-//!   documents far below it.
+//! - A response body streams through as it arrives, and a copy (up to the body limit, 16 MiB by
+//!   default) is checked once it has all come; with `--header` or `--record` it is read whole first,
+//!   since both need the verdict before the answer goes out. A request body is read whole, up to the
+//!   limit, so that `--enforce` can refuse it before anything is forwarded; a larger one is answered
+//!   413 in the API's envelope and reported. Both APIs carry JSON documents far below the limit.
 //! - A report names the operation, the direction, the status and each violation's pointer, keyword
 //!   and message. Messages never quote a value; the path is the operation's template (a path may carry
 //!   a credential, such as an AIOZ `stream_key`), and the query is never written.
@@ -324,6 +326,10 @@ async fn exchange(State(proxy): State<Proxy>, request: Request) -> Response {
             headers.append(name, value.clone());
         }
     }
+    let buffered = inner.options.header || inner.options.record.is_some();
+    if !buffered {
+        return proxy.stream(operation, path, parts.method, findings, status, headers, upstream);
+    }
     let body = match upstream.bytes().await {
         Ok(body) => body,
         Err(error) => {
@@ -333,22 +339,30 @@ async fn exchange(State(proxy): State<Proxy>, request: Request) -> Response {
             return proxy.finish(operation, &path, &parts.method, findings, answer, None);
         }
     };
-    if let Some(operation) = operation {
-        let documented = operation.statuses().any(|documented| documented == status.as_u16());
-        if documented {
-            let schema = operation.response(status.as_u16());
-            let content_type = headers.get(axum::http::header::CONTENT_TYPE);
-            findings.extend(check("response", schema, content_type, &body));
-        } else {
-            let message = format!("`{}` does not document the status {status}", operation.id());
-            findings.push(Finding::whole("response", "undocumented-status", message));
-        }
-    }
+    findings.extend(check_response(operation, status, &headers, &body));
     let recorded = (status, body.clone());
     let mut answer = Response::new(Body::from(body));
     *answer.status_mut() = status;
     *answer.headers_mut() = headers;
     proxy.finish(operation, &path, &parts.method, findings, answer, Some(recorded))
+}
+
+/// What is wrong with an answer of `operation`: a status it does not document, or a body that breaks
+/// the status's schema.
+fn check_response(
+    operation: Option<&Operation>,
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Vec<Finding> {
+    let Some(operation) = operation else { return Vec::new() };
+    if operation.statuses().any(|documented| documented == status.as_u16()) {
+        let schema = operation.response(status.as_u16());
+        check("response", schema, headers.get(axum::http::header::CONTENT_TYPE), body)
+    } else {
+        let message = format!("`{}` does not document the status {status}", operation.id());
+        vec![Finding::whole("response", "undocumented-status", message)]
+    }
 }
 
 /// An answer the proxy makes itself, in the API's envelope.
@@ -357,23 +371,95 @@ fn refusal(api: Api, status: StatusCode, message: &str) -> Response {
 }
 
 impl Proxy {
-    /// Counts the exchange, reports and records it, and answers `answer`.
-    fn finish(
+    /// Answers the upstream's answer as it arrives, and checks it, counts it and reports it once it
+    /// has all come.
+    #[allow(clippy::too_many_arguments)]
+    fn stream(
+        &self,
+        operation: Option<&'static Operation>,
+        path: String,
+        method: axum::http::Method,
+        findings: Vec<Finding>,
+        status: StatusCode,
+        headers: HeaderMap,
+        upstream: reqwest::Response,
+    ) -> Response {
+        let limit = self.inner.options.body_limit;
+        let content_type = headers.clone();
+        let proxy = self.clone();
+        let finish = move |copy: Option<Vec<u8>>, failed: Option<String>| {
+            let mut findings = findings;
+            match (copy, failed) {
+                (_, Some(message)) => {
+                    findings.push(Finding::whole("response", "upstream", message));
+                }
+                (Some(body), None) => {
+                    findings.extend(check_response(operation, status, &content_type, &body));
+                }
+                (None, None) => {
+                    let message = format!(
+                        "the body is larger than the proxy's limit of {limit} bytes, so it was not checked"
+                    );
+                    findings.push(Finding::whole("response", "body-limit", message));
+                }
+            }
+            proxy.account(operation, &path, &method, status, &findings);
+        };
+        // (the upstream's answer, the copy so far (`None` once over the limit), what runs at the end)
+        let state = (upstream, Some(Vec::new()), Some(finish));
+        let body = futures::stream::unfold(
+            state,
+            move |(mut upstream, mut copy, mut finish)| async move {
+                let finish_now = finish.take()?;
+                match upstream.chunk().await {
+                    Ok(Some(chunk)) => {
+                        if let Some(kept) = &mut copy {
+                            if kept.len() + chunk.len() <= limit {
+                                kept.extend_from_slice(&chunk);
+                            } else {
+                                copy = None;
+                            }
+                        }
+                        Some((
+                            Ok::<Bytes, std::io::Error>(chunk),
+                            (upstream, copy, Some(finish_now)),
+                        ))
+                    }
+                    Ok(None) => {
+                        finish_now(copy, None);
+                        None
+                    }
+                    Err(error) => {
+                        let message =
+                            format!("the upstream's answer broke off: {}", error.without_url());
+                        finish_now(copy, Some(message.clone()));
+                        Some((Err(std::io::Error::other(message)), (upstream, None, None)))
+                    }
+                }
+            },
+        );
+        let mut answer = Response::new(Body::from_stream(body));
+        *answer.status_mut() = status;
+        *answer.headers_mut() = headers;
+        answer
+    }
+
+    /// Counts the exchange and reports it when it broke the contract.
+    fn account(
         &self,
         operation: Option<&Operation>,
         path: &str,
         method: &axum::http::Method,
-        findings: Vec<Finding>,
-        mut answer: Response,
-        recorded: Option<(StatusCode, Bytes)>,
-    ) -> Response {
+        status: StatusCode,
+        findings: &[Finding],
+    ) {
         let inner = &self.inner;
         let id = operation.map_or("-", Operation::id);
         {
             let mut summary = inner.summary.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             summary.exchanges += 1;
             summary.violations += findings.len() as u64;
-            for finding in &findings {
+            for finding in findings {
                 let rules = summary.by_operation.entry(id.to_owned()).or_default();
                 *rules.entry(finding.rule.clone()).or_default() += 1;
             }
@@ -386,7 +472,7 @@ impl Proxy {
                 "method": method.as_str(),
                 // The template, not the path: a path may carry a credential.
                 "path": operation.map_or(path, Operation::path),
-                "status": answer.status().as_u16(),
+                "status": status.as_u16(),
                 "violations": findings.iter().map(|finding| json!({
                     "direction": finding.direction,
                     "rule": finding.rule,
@@ -398,15 +484,29 @@ impl Proxy {
             if let Err(error) = writeln!(report, "{line}").and_then(|()| report.flush()) {
                 tracing::error!(%error, "writing a report line failed");
             }
-            if inner.options.header {
-                let pointers: Vec<String> = findings
-                    .iter()
-                    .map(|finding| format!("{}:{}", finding.direction, finding.pointer))
-                    .collect();
-                let value = format!("{} {}", findings.len(), pointers.join(" "));
-                if let Ok(value) = HeaderValue::from_str(value.trim_end()) {
-                    answer.headers_mut().insert(VIOLATIONS_HEADER, value);
-                }
+        }
+    }
+
+    /// Counts the exchange, reports and records it, and answers `answer`.
+    fn finish(
+        &self,
+        operation: Option<&Operation>,
+        path: &str,
+        method: &axum::http::Method,
+        findings: Vec<Finding>,
+        mut answer: Response,
+        recorded: Option<(StatusCode, Bytes)>,
+    ) -> Response {
+        let inner = &self.inner;
+        self.account(operation, path, method, answer.status(), &findings);
+        if !findings.is_empty() && inner.options.header {
+            let pointers: Vec<String> = findings
+                .iter()
+                .map(|finding| format!("{}:{}", finding.direction, finding.pointer))
+                .collect();
+            let value = format!("{} {}", findings.len(), pointers.join(" "));
+            if let Ok(value) = HeaderValue::from_str(value.trim_end()) {
+                answer.headers_mut().insert(VIOLATIONS_HEADER, value);
             }
         }
         if let (Some(dir), Some(operation), Some((status, body))) =
