@@ -159,11 +159,16 @@ impl Proxy {
         if !matches!(upstream.scheme(), "http" | "https") || upstream.host().is_none() {
             return Err(ProxyError::Upstream(format!("`{upstream}` is not an http(s) URL")));
         }
+        if upstream.scheme() == "https" && !cfg!(feature = "rustls") {
+            return Err(ProxyError::Upstream(format!(
+                "`{upstream}` needs TLS: build with the `rustls` feature \
+                 (`cargo install --path crates/conformance --features rustls`)"
+            )));
+        }
         if upstream.path() != "/" || upstream.query().is_some() {
             return Err(ProxyError::Upstream(format!(
-                "`{upstream}` has a path: give the origin (`{}://{}`); requests keep their own paths",
-                upstream.scheme(),
-                upstream.host_str().unwrap_or_default()
+                "`{upstream}` has a path: give the origin (`{}`); requests keep their own paths",
+                upstream.origin().ascii_serialization()
             )));
         }
         let report: Box<dyn Write + Send> = match &options.report {
@@ -203,6 +208,11 @@ impl Proxy {
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<Summary> {
+        use axum::serve::ListenerExt;
+        // An answer goes out in as many writes as it arrives in; none waits for the client's ACK.
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         axum::serve(listener, self.router()).with_graceful_shutdown(shutdown).await?;
         Ok(self.summary())
     }
@@ -621,12 +631,23 @@ mod tests {
     }
 
     #[test]
+    fn an_https_upstream_needs_the_rustls_feature() {
+        let https = Proxy::new(
+            Api::Aioz,
+            "https://api.aiozstream.network".parse().unwrap(),
+            ProxyOptions::default(),
+        );
+        assert_eq!(https.is_ok(), cfg!(feature = "rustls"));
+    }
+
+    #[test]
     fn an_upstream_with_a_path_is_refused() {
         let refused = Proxy::new(
             Api::Aioz,
-            "https://api.aiozstream.network/api".parse().unwrap(),
+            "http://127.0.0.1:8080/api".parse().unwrap(),
             ProxyOptions::default(),
         );
-        assert!(refused.unwrap_err().to_string().contains("give the origin"));
+        let message = refused.unwrap_err().to_string();
+        assert!(message.contains("give the origin (`http://127.0.0.1:8080`)"), "{message}");
     }
 }

@@ -156,7 +156,7 @@ fn proxy_refuses_an_upstream_with_a_path() {
         run(&["proxy", "--api", "aioz", "--upstream", "https://api.aiozstream.network/api"], None);
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("give the origin (`https://api.aiozstream.network`)"), "{stderr}");
+    assert!(stderr.contains("give the origin (`http://127.0.0.1:8080`)"), "{stderr}");
 }
 
 /// The proxy as a process: it reports a request that breaks the contract on standard output, prints
