@@ -152,8 +152,7 @@ fn list_prints_every_schema_and_operation() {
 
 #[test]
 fn proxy_refuses_an_upstream_with_a_path() {
-    let output =
-        run(&["proxy", "--api", "aioz", "--upstream", "https://api.aiozstream.network/api"], None);
+    let output = run(&["proxy", "--api", "aioz", "--upstream", "http://127.0.0.1:8080/api"], None);
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("give the origin (`http://127.0.0.1:8080`)"), "{stderr}");
