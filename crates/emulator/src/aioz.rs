@@ -11,14 +11,13 @@ use streamspec_server::aioz::types::{
     StreamingList, StreamingListResponse, StreamingResponse, StreamingStatisticResponse,
 };
 use streamspec_server::aioz::*;
-use streamspec_server::types::chrono::{SecondsFormat, Utc};
 use streamspec_server::types::uuid::Uuid;
 use streamspec_server::{HandlerError, Rejection, async_trait};
 
 use crate::MinuteWindows;
 use crate::config::{AiozAccount, Config};
 use crate::store::{
-    KeyQuery, RecordingQuery, Storage, StoredKey, StoredMulticast, StoredStreaming,
+    KeyQuery, RecordingQuery, Storage, StoredKey, StoredMulticast, StoredStreaming, now,
 };
 use crate::streamings;
 
@@ -172,10 +171,6 @@ impl Aioz {
     fn envelope(&self, stored: StoredKey) -> Result<LiveStreamKeyResponse, HandlerError> {
         Ok(LiveStreamKeyResponse::success(self.key(stored)?))
     }
-}
-
-fn now() -> String {
-    Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
 /// The messages of the 404s.

@@ -193,8 +193,7 @@ impl Emulator {
         let store: Arc<dyn store::Storage> = Arc::new(store::Sqlite::open(&config.db)?);
         let credentials = config::credentials(config, store.as_ref())?;
         // No session from before this start publishes any more: a streaming it left live has ended.
-        let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-        store.end_live_streamings(&at).wait()?;
+        store.end_live_streamings(&store::now()).wait()?;
         let allowed = config
             .storm
             .request_auth_allow

@@ -65,6 +65,11 @@ pub struct StoredMulticast {
     pub urls: String,
 }
 
+/// The time as it is stored and answered: RFC 3339 in UTC, to the microsecond.
+pub(crate) fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
 /// How a key's recordings are filtered, ordered and paged.
 #[derive(Debug, Clone)]
 pub struct RecordingQuery {

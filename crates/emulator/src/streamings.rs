@@ -8,12 +8,12 @@ use streamspec_server::aioz::types::{
     Media, MediaAssets, MediaMetadata, MediaQuality, QualityContainerType, QualityResolution,
     QualityType, Streaming, StreamingAssets, StreamingQuality, StreamingStatistic, StreamingStatus,
 };
-use streamspec_server::types::chrono::{DateTime, SecondsFormat, Utc};
+use streamspec_server::types::chrono::{DateTime, Utc};
 use streamspec_server::types::uuid::Uuid;
 
 use crate::control::Control;
 use crate::sessions::{LiveSession, LiveSessions};
-use crate::store::{Measured, RECORDING_STATUS, Storage, StoredStreaming};
+use crate::store::{Measured, RECORDING_STATUS, Storage, StoredStreaming, now};
 
 /// The qualities of a streaming created without any, as the vendor's OpenAPI states them.
 pub(crate) fn default_qualities() -> Vec<StreamingQuality> {
@@ -43,10 +43,6 @@ pub(crate) fn refused_qualities(qualities: &[StreamingQuality]) -> Option<String
             )
         })
     })
-}
-
-fn now() -> String {
-    Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
 /// An encoder's publish to a key was accepted: the key's streaming that has not ended goes live with
