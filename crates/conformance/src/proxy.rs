@@ -295,9 +295,9 @@ async fn exchange(State(proxy): State<Proxy>, request: Request) -> Response {
     let body = match read(body, inner.options.body_limit).await {
         Ok(body) => body,
         Err(message) => {
-            findings.push(Finding::whole("request", "body-limit", message.clone()));
-            let answer = refusal(inner.api, StatusCode::PAYLOAD_TOO_LARGE, &message);
-            return proxy.finish(operation, &path, &parts.method, findings, answer, None);
+            let finding = Finding::whole("request", "body-limit", message);
+            let status = StatusCode::PAYLOAD_TOO_LARGE;
+            return proxy.refuse(operation, &path, &parts.method, findings, finding, status);
         }
     };
     let content_type = parts.headers.get(axum::http::header::CONTENT_TYPE);
@@ -324,9 +324,9 @@ async fn exchange(State(proxy): State<Proxy>, request: Request) -> Response {
         Err(error) => {
             // The error names the upstream's origin only: the path may carry a credential.
             let message = format!("the upstream did not answer: {}", error.without_url());
-            findings.push(Finding::whole("response", "upstream", message.clone()));
-            let answer = refusal(inner.api, StatusCode::BAD_GATEWAY, &message);
-            return proxy.finish(operation, &path, &parts.method, findings, answer, None);
+            let finding = Finding::whole("response", "upstream", message);
+            let status = StatusCode::BAD_GATEWAY;
+            return proxy.refuse(operation, &path, &parts.method, findings, finding, status);
         }
     };
     let status = upstream.status();
@@ -344,9 +344,9 @@ async fn exchange(State(proxy): State<Proxy>, request: Request) -> Response {
         Ok(body) => body,
         Err(error) => {
             let message = format!("the upstream's answer broke off: {}", error.without_url());
-            findings.push(Finding::whole("response", "upstream", message.clone()));
-            let answer = refusal(inner.api, StatusCode::BAD_GATEWAY, &message);
-            return proxy.finish(operation, &path, &parts.method, findings, answer, None);
+            let finding = Finding::whole("response", "upstream", message);
+            let status = StatusCode::BAD_GATEWAY;
+            return proxy.refuse(operation, &path, &parts.method, findings, finding, status);
         }
     };
     findings.extend(check_response(operation, status, &headers, &body));
@@ -495,6 +495,22 @@ impl Proxy {
                 tracing::error!(%error, "writing a report line failed");
             }
         }
+    }
+
+    /// Answers the exchange itself with `status` in the API's envelope, `finding` saying why, and
+    /// reports it.
+    fn refuse(
+        &self,
+        operation: Option<&Operation>,
+        path: &str,
+        method: &axum::http::Method,
+        mut findings: Vec<Finding>,
+        finding: Finding,
+        status: StatusCode,
+    ) -> Response {
+        let answer = refusal(self.inner.api, status, &finding.message);
+        findings.push(finding);
+        self.finish(operation, path, method, findings, answer, None)
     }
 
     /// Counts the exchange, reports and records it, and answers `answer`.
