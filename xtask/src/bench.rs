@@ -64,7 +64,7 @@ pub(crate) struct Workload {
 /// A server under load, a column of the table.
 struct Server {
     column: &'static str,
-    children: Vec<Child>,
+    children: Vec<Running>,
     /// Where AIOZ's and Storm's requests go.
     aioz: SocketAddr,
     storm: SocketAddr,
@@ -84,12 +84,13 @@ impl Server {
     }
 }
 
-impl Drop for Server {
+/// A process the bench started, killed when dropped.
+pub(crate) struct Running(pub(crate) Child);
+
+impl Drop for Running {
     fn drop(&mut self) {
-        for child in &mut self.children {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
@@ -110,7 +111,7 @@ pub fn run(seconds: u64, rounds: usize) -> Result<bool> {
         let (child, address) = start_emulator(&root, &dir, validate)?;
         let mut server = Server {
             column,
-            children: vec![child],
+            children: vec![Running(child)],
             aioz: address,
             storm: address,
             prism: false,
@@ -128,14 +129,14 @@ pub fn run(seconds: u64, rounds: usize) -> Result<bool> {
         let (aioz_child, aioz) = start_prism(&prism, &root.join("spec/aioz-stream.yaml"))?;
         let mut server = Server {
             column: "Prism mock",
-            children: vec![aioz_child],
+            children: vec![Running(aioz_child)],
             aioz,
             storm: aioz,
             prism: true,
             id: "0b6f8c1e-54b7-4d0e-9a43-3c2f0f6f1d2a".to_owned(),
         };
         let (storm_child, storm) = start_prism(&prism, &root.join("spec/storm.yaml"))?;
-        server.children.push(storm_child);
+        server.children.push(Running(storm_child));
         server.storm = storm;
         servers.push(server);
     } else {
@@ -252,12 +253,7 @@ pub(crate) fn workloads() -> Vec<Workload> {
 }
 
 fn render(columns: &[&str], rows: &[Row], seconds: u64, rounds: usize) -> String {
-    let machine = machine();
-    let date = Command::new("date")
-        .arg("+%Y-%m-%d")
-        .output()
-        .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned())
-        .unwrap_or_default();
+    let (machine, date) = (machine(), today());
     let mut out = format!(
         "Load run of {date} on {machine}: `wrk -t{THREADS} -c{CONNECTIONS} -d{seconds}s --latency` per \
          run, on loopback, wrk and the server sharing the machine; each cell is the median of {rounds} \
@@ -315,6 +311,15 @@ fn thousands(value: f64) -> String {
         out.push(digit);
     }
     out
+}
+
+/// Today's date, `YYYY-MM-DD`, for a table's heading.
+pub(crate) fn today() -> String {
+    Command::new("date")
+        .arg("+%Y-%m-%d")
+        .output()
+        .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+        .unwrap_or_default()
 }
 
 pub(crate) fn machine() -> String {

@@ -5,26 +5,16 @@
 //! proxy adds), and with 32, for the rate each sustains. Each cell is the median of R rounds of N
 //! seconds.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
 use crate::bench::{
-    self, Figures, TOKEN, create_key, free_port, install_prism, median, start_emulator, wait_for,
-    wrk_with,
+    self, Figures, Running, TOKEN, create_key, free_port, install_prism, median, start_emulator,
+    wait_for, wrk_with,
 };
 use crate::ci::cargo;
-
-/// A process killed when dropped.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 pub fn run(seconds: u64, rounds: usize) -> Result<bool> {
     let root = crate::project_root();
@@ -117,7 +107,7 @@ pub fn run(seconds: u64, rounds: usize) -> Result<bool> {
          {violations} violations.\n\n\
          | workload | p50, 1 connection: direct | ours (added) | Prism (added) | req/s, 32 connections: direct | ours | Prism | ours ÷ Prism |\n\
          | --- | --- | --- | --- | --- | --- | --- | --- |\n",
-        today(),
+        bench::today(),
         bench::machine(),
     );
     let [one, loaded] = [0, 1].map(|load| {
@@ -152,12 +142,4 @@ pub fn run(seconds: u64, rounds: usize) -> Result<bool> {
     std::fs::write(dir.join("results.md"), &table)?;
     println!("bench proxy: the table is also in target/bench-proxy/results.md");
     Ok(true)
-}
-
-fn today() -> String {
-    Command::new("date")
-        .arg("+%Y-%m-%d")
-        .output()
-        .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned())
-        .unwrap_or_default()
 }
