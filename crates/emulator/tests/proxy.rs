@@ -223,3 +223,40 @@ async fn wrong_upstream_through(upstream: &str, header: bool) {
     assert_eq!((summary.exchanges, summary.violations), (5, 6));
     assert_eq!(summary.by_operation["get_live_stream_key"]["type"], 2);
 }
+
+/// What the proxy answers itself is in the API's envelope and reported: a body over its limit (413)
+/// and an upstream that does not answer (502).
+#[tokio::test]
+async fn the_proxys_own_answers_are_in_the_apis_envelope_and_reported() {
+    let (running, token) = emulator().await;
+    let small = ProxyOptions { body_limit: 16, ..ProxyOptions::default() };
+    let limited = proxy(&running.url(), "limited", small).await;
+    let http = reqwest::Client::new();
+    let answer = http
+        .post(format!("{}/api/live_streams", limited.url))
+        .bearer_auth(&token)
+        .json(&json!({"name": "a name longer than sixteen bytes"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 413);
+    let body: Value = answer.json().await.unwrap();
+    assert_eq!(body["status"], "error", "{body}");
+    assert_eq!(limited.reports()[0]["violations"][0]["rule"], "body-limit");
+
+    // A port that was just free: nothing listens there.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let unreachable =
+        proxy(&format!("http://{closed}"), "unreachable", ProxyOptions::default()).await;
+    let answer = http
+        .get(format!("{}/api/live_streams", unreachable.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 502);
+    let body: Value = answer.json().await.unwrap();
+    assert!(body["message"].as_str().unwrap().contains("did not answer"), "{body}");
+    assert!(!body.to_string().contains("/api/live_streams"), "no path: {body}");
+    assert_eq!(unreachable.reports()[0]["violations"][0]["rule"], "upstream");
+}
