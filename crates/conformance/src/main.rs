@@ -105,9 +105,14 @@ enum Command {
         /// Exit 1 when any exchange broke the contract.
         #[arg(long)]
         fail_on_violation: bool,
-        /// The largest request or response body read, in bytes.
+        /// The largest request or response body copied for the check, in bytes; a larger one
+        /// passes unchecked (with `--enforce`, a larger request is answered 413).
         #[arg(long, default_value_t = 16 << 20)]
         body_limit: usize,
+        /// Threads serving exchanges. One costs the least per exchange and serves thousands a
+        /// second; more spread a heavy load over more cores.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+        threads: u16,
     },
     /// List every schema and operation.
     List {
@@ -137,9 +142,10 @@ fn main() -> ExitCode {
             report,
             fail_on_violation,
             body_limit,
+            threads,
         } => {
             let options = ProxyOptions { enforce, header, record, body_limit, report };
-            match proxy(api, &upstream, listen, options) {
+            match proxy(api, &upstream, listen, options, threads) {
                 Ok(summary) => {
                     eprintln!("{}", json!({"summary": summary}));
                     if fail_on_violation && summary.violations > 0 {
@@ -224,10 +230,19 @@ fn proxy(
     upstream: &str,
     listen: std::net::SocketAddr,
     options: ProxyOptions,
+    threads: u16,
 ) -> Result<Summary, String> {
     let origin = upstream.parse().map_err(|error| format!("--upstream `{upstream}`: {error}"))?;
     let proxy = Proxy::new(api, origin, options).map_err(|error| error.to_string())?;
-    let runtime = tokio::runtime::Runtime::new().map_err(|error| error.to_string())?;
+    // One thread runs an exchange's two connections without handing work between threads.
+    let runtime = match threads {
+        1 => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+        threads => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(usize::from(threads))
+            .enable_all()
+            .build(),
+    };
+    let runtime = runtime.map_err(|error| error.to_string())?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(listen)
             .await

@@ -233,10 +233,11 @@ fn assert_response_verdict(fixture: &Fixture) {
     }
 }
 
-/// `streamspec-conformance proxy --record` in front of the emulator: what it records is a fixture of
-/// the corpus, and passes the corpus's checks.
+/// `streamspec-conformance proxy --record` in front of the emulator: each exchange becomes a request
+/// and a response fixture of the corpus. Both pass the corpus's checks, and each request, sent to a
+/// fresh emulator as the corpus sends it, gets the status the upstream answered.
 #[tokio::test]
-async fn a_fixture_recorded_by_the_proxy_passes_the_corpus_checks() {
+async fn fixtures_recorded_by_the_proxy_pass_the_corpus_checks() {
     use streamspec_conformance::proxy::{Proxy, ProxyOptions};
     let running = start().await;
     let dir = std::env::temp_dir().join(format!("streamspec-recorded-{}", std::process::id()));
@@ -253,46 +254,64 @@ async fn a_fixture_recorded_by_the_proxy_passes_the_corpus_checks() {
         let proxy = proxy.clone();
         async move { proxy.serve(listener, std::future::pending()).await }
     });
+    use reqwest::Method;
     let account = &running.credentials.aioz_accounts[0];
-    let created: Value = running
+    let send = |method: Method, path: String, body: Option<Value>| {
+        let mut request = running
+            .http
+            .request(method, format!("{through}/api{path}"))
+            .bearer_auth(&account.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        async move {
+            let answer = request.send().await.unwrap();
+            (answer.status().as_u16(), answer.json::<Value>().await.unwrap())
+        }
+    };
+    let (_, created) =
+        send(Method::POST, "/live_streams".into(), Some(serde_json::json!({"name": "recorded"})))
+            .await;
+    let (id, stream_key) = (&created["data"]["id"], &created["data"]["stream_key"]);
+    let (id, stream_key) = (id.as_str().unwrap(), stream_key.as_str().unwrap());
+    let unknown = uuid::Uuid::new_v4();
+    assert_eq!(send(Method::GET, format!("/live_streams/{unknown}"), None).await.0, 404);
+    assert_eq!(send(Method::GET, "/live_streams/not-an-id".to_owned(), None).await.0, 400);
+    assert_eq!(send(Method::GET, format!("/live_streams/{id}"), None).await.0, 200);
+    let title = serde_json::json!({"title": "recorded"});
+    let (status, streaming) =
+        send(Method::POST, format!("/live_streams/{id}/streamings"), Some(title)).await;
+    assert_eq!(status, 200);
+    let streaming = streaming["data"]["id"].as_str().unwrap();
+    let path = format!("/live_streams/{id}/streamings/{streaming}");
+    assert_eq!(send(Method::GET, path, None).await.0, 200);
+    let path = format!("/live_streams/multicast/{stream_key}");
+    // A destination's URL carries the platform's stream key.
+    let urls = serde_json::json!({"multicast_urls": ["rtmp://192.0.2.1/live/DESTINATION-KEY"]});
+    assert_eq!(send(Method::POST, path, Some(urls)).await.0, 200);
+    let refused = running
         .http
-        .post(format!("{through}/api/live_streams"))
-        .bearer_auth(&account.token)
-        .json(&serde_json::json!({"name": "recorded"}))
+        .get(format!("{through}/api/live_streams"))
+        .bearer_auth("not-a-token")
         .send()
         .await
-        .unwrap()
-        .json()
-        .await
         .unwrap();
-    let id = created["data"]["id"].as_str().unwrap();
-    let missing = running
-        .http
-        .get(format!("{through}/api/live_streams/{}", uuid::Uuid::new_v4()))
-        .bearer_auth(&account.token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(missing.status(), 404);
-    running
-        .http
-        .get(format!("{through}/api/live_streams/{id}"))
-        .bearer_auth(&account.token)
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(refused.status(), 401);
 
     let recorded = fixtures_in(&dir);
-    assert_eq!(recorded.len(), 3, "one fixture an answer: {recorded:?}");
-    for fixture in &recorded {
-        assert_well_formed(fixture);
-        assert_response_verdict(fixture);
-        // The key's stream key is a credential: replaced.
-        if let Some(stream_key) = fixture.payload.as_ref().and_then(|p| p["data"].get("stream_key"))
-        {
-            assert_eq!(stream_key, "redacted", "{}", fixture.name);
-        }
+    let (requests, responses): (Vec<&Fixture>, Vec<&Fixture>) =
+        recorded.iter().partition(|fixture| fixture.direction == Direction::Request);
+    assert_eq!((requests.len(), responses.len()), (8, 8), "a request and an answer an exchange");
+    recorded.iter().for_each(assert_well_formed);
+    responses.iter().copied().for_each(assert_response_verdict);
+    let text: String = recorded.iter().map(|fixture| format!("{fixture:?}")).collect();
+    for secret in [stream_key, account.token.as_str(), "not-a-token", "DESTINATION-KEY"] {
+        assert!(!text.contains(secret), "a credential was recorded");
     }
+    let fresh = start().await;
+    let requests: Vec<Fixture> =
+        recorded.into_iter().filter(|f| f.direction == Direction::Request).collect();
+    assert_eq!(fresh.answers_as_expected(&requests).await, 8);
     assert_eq!(proxy.summary().violations, 0);
 }
 
@@ -447,6 +466,29 @@ impl Running {
         builder
     }
 
+    /// Sends each request fixture, as it describes it, and checks the emulator answers its expected
+    /// status with a complete body; answers how many it sent.
+    async fn answers_as_expected(&self, requests: &[Fixture]) -> usize {
+        for fixture in requests {
+            let (path, payload) = self.fill(fixture).await;
+            let response = self.request(fixture, &path, payload.as_ref()).send().await.unwrap();
+            let status = response.status().as_u16();
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(Some(status), fixture.expect_status, "{}: {body}", fixture.name);
+            match fixture.verdict {
+                Verdict::Accepted if status == 401 => {} // the shape was accepted; the user is unknown
+                Verdict::Accepted => assert!(status < 300, "{}", fixture.name),
+                Verdict::Refused => assert!((400..500).contains(&status), "{}", fixture.name),
+            }
+            if fixture.api == "aioz" {
+                assert_complete_aioz(&fixture.operation, status, &body);
+            } else {
+                assert_complete_storm(&fixture.operation, status, &body);
+            }
+        }
+        requests.len()
+    }
+
     /// `path` of account 0's AIOZ API, answering the response's `data`.
     async fn aioz_post(&self, path: &str, body: Value) -> Value {
         let account = &self.credentials.aioz_accounts[0];
@@ -506,25 +548,9 @@ impl Running {
 #[tokio::test]
 async fn the_emulator_answers_what_the_vendors_material_expects() {
     let running = start().await;
-    let mut checked = 0;
-    for fixture in corpus().iter().filter(|f| f.direction == Direction::Request) {
-        let (path, payload) = running.fill(fixture).await;
-        let response = running.request(fixture, &path, payload.as_ref()).send().await.unwrap();
-        let status = response.status().as_u16();
-        let body: Value = response.json().await.unwrap();
-        assert_eq!(Some(status), fixture.expect_status, "{}: {body}", fixture.name);
-        match fixture.verdict {
-            Verdict::Accepted if status == 401 => {} // the shape was accepted; the user is unknown
-            Verdict::Accepted => assert!(status < 300, "{}", fixture.name),
-            Verdict::Refused => assert!((400..500).contains(&status), "{}", fixture.name),
-        }
-        if fixture.api == "aioz" {
-            assert_complete_aioz(&fixture.operation, status, &body);
-        } else {
-            assert_complete_storm(&fixture.operation, status, &body);
-        }
-        checked += 1;
-    }
+    let requests: Vec<Fixture> =
+        corpus().into_iter().filter(|f| f.direction == Direction::Request).collect();
+    let checked = running.answers_as_expected(&requests).await;
     assert!(checked >= 25, "only {checked} requests");
 }
 

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
+use futures::StreamExt;
 use serde_json::{Value, json};
 use streamspec_conformance::Api;
 use streamspec_conformance::proxy::{Proxy, ProxyOptions, VIOLATIONS_HEADER};
@@ -129,6 +130,15 @@ async fn a_request_that_breaks_the_contract_is_reported_and_forwarded_or_refused
     assert_eq!(enforcing.reports().len(), 1);
 }
 
+/// The valid answer `list_streamings` documents, wrong in one field, gzip-compressed.
+fn gzipped_streamings() -> Vec<u8> {
+    use std::io::Write;
+    let answer = json!({"status": "success", "data": {"media": [{"id": 7}], "total": 1}});
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(answer.to_string().as_bytes()).unwrap();
+    encoder.finish().unwrap()
+}
+
 /// An upstream that breaks the contract in every way a response can.
 async fn wrong_upstream() -> String {
     let key = |headers: HeaderMap| async move {
@@ -139,10 +149,23 @@ async fn wrong_upstream() -> String {
     let delete = || async { ([("content-type", "text/plain")], "deleted, probably") };
     let multicast =
         || async { axum::Json(json!({"data": {"live_stream_multicast_urls": "rtmp://a/b"}})) };
+    let streamings = || async {
+        ([("content-type", "application/json"), ("content-encoding", "gzip")], gzipped_streamings())
+    };
+    // How the request's body came: its framing headers, and the bytes.
+    let echo = |headers: HeaderMap, body: axum::body::Bytes| async move {
+        let seen = |name: &str| {
+            headers.get(name).map_or("-".to_owned(), |v| v.to_str().unwrap().to_owned())
+        };
+        let framing = format!("{} {}", seen("content-length"), seen("transfer-encoding"));
+        ([("x-framing", framing)], body)
+    };
     let router = axum::Router::new()
         .route("/api/live_streams", get(list))
         .route("/api/live_streams/{id}", get(key).delete(delete))
+        .route("/api/live_streams/{id}/streamings", get(streamings))
         .route("/api/live_streams/multicast/{stream_key}", get(multicast))
+        .route("/api/echo", axum::routing::post(echo))
         .fallback(|| async { "an answer to a path the spec does not have" });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -172,6 +195,7 @@ async fn wrong_upstream_through(upstream: &str, header: bool) {
         (reqwest::Method::GET, "/api/live_streams".to_owned()),
         (reqwest::Method::DELETE, format!("/api/live_streams/{id}")),
         (reqwest::Method::GET, format!("/api/live_streams/multicast/{stream_key}")),
+        (reqwest::Method::GET, format!("/api/live_streams/{id}/streamings")),
         (reqwest::Method::GET, "/api/elsewhere".to_owned()),
     ];
     for (method, path) in &calls {
@@ -212,6 +236,8 @@ async fn wrong_upstream_through(upstream: &str, header: bool) {
         (json!("list_live_stream_keys"), json!("undocumented-status"), json!("")),
         (json!("delete_live_stream_key"), json!("json"), json!("")),
         (json!("get_multicast"), json!("type"), json!("/data/live_stream_multicast_urls")),
+        // Found in the decoded answer; the client got it compressed, as the upstream sent it.
+        (json!("list_streamings"), json!("type"), json!("/data/media/0/id")),
         (Value::Null, json!("undocumented-operation"), json!("")),
     ];
     assert_eq!(found, expected, "{reports:#?}");
@@ -220,29 +246,95 @@ async fn wrong_upstream_through(upstream: &str, header: bool) {
     let text = std::fs::read_to_string(&proxied.report).unwrap();
     assert!(!text.contains("SECRET"), "{text}");
     let summary = proxied.proxy.summary();
-    assert_eq!((summary.exchanges, summary.violations), (5, 6));
+    assert_eq!((summary.exchanges, summary.violations), (6, 7));
     assert_eq!(summary.by_operation["get_live_stream_key"]["type"], 2);
 }
 
-/// What the proxy answers itself is in the API's envelope and reported: a body over its limit (413)
-/// and an upstream that does not answer (502).
+/// A request body streams through with its framing: the upstream sees the client's
+/// `content-length`, or its chunks, and the same bytes.
 #[tokio::test]
-async fn the_proxys_own_answers_are_in_the_apis_envelope_and_reported() {
-    let (running, token) = emulator().await;
-    let small = ProxyOptions { body_limit: 16, ..ProxyOptions::default() };
-    let limited = proxy(&running.url(), "limited", small).await;
+async fn a_request_body_passes_with_its_framing() {
+    let upstream = wrong_upstream().await;
+    let proxied = proxy(&upstream, "framing", ProxyOptions::default()).await;
     let http = reqwest::Client::new();
-    let answer = http
-        .post(format!("{}/api/live_streams", limited.url))
-        .bearer_auth(&token)
-        .json(&json!({"name": "a name longer than sixteen bytes"}))
+    let body = json!({"name": "framed"}).to_string();
+    let sized = http.post(format!("{}/api/echo", proxied.url)).body(body.clone()).send();
+    let sized = sized.await.unwrap();
+    assert_eq!(sized.headers()["x-framing"], format!("{} -", body.len()));
+    assert_eq!(sized.text().await.unwrap(), body);
+    let chunks =
+        futures::stream::iter(["{\"name\": ", "\"chunked\"}"].map(Ok::<_, std::io::Error>));
+    let chunked = http
+        .post(format!("{}/api/echo", proxied.url))
+        .body(reqwest::Body::wrap_stream(chunks))
         .send()
         .await
         .unwrap();
+    assert_eq!(chunked.headers()["x-framing"], "- chunked");
+    assert_eq!(chunked.text().await.unwrap(), r#"{"name": "chunked"}"#);
+}
+
+/// A client that hangs up in the middle of an answer costs only its own exchange, which is counted
+/// as unfinished.
+#[tokio::test]
+async fn a_client_that_hangs_up_mid_answer_is_counted_as_unfinished() {
+    // An upstream whose answer sends its first bytes, then nothing more.
+    let stalled = || async {
+        let first = futures::stream::once(async { Ok::<_, std::io::Error>("{\"data\": ") });
+        axum::body::Body::from_stream(first.chain(futures::stream::pending()))
+    };
+    let router = axum::Router::new().route("/api/live_streams", get(stalled));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let proxied = proxy(&upstream, "hung-up", ProxyOptions::default()).await;
+
+    let mut answer = reqwest::get(format!("{}/api/live_streams", proxied.url)).await.unwrap();
+    assert_eq!(answer.chunk().await.unwrap().unwrap(), "{\"data\": ");
+    drop(answer);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while proxied.proxy.summary().unfinished == 0 {
+        assert!(std::time::Instant::now() < deadline, "{:?}", proxied.proxy.summary());
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let summary = proxied.proxy.summary();
+    assert_eq!((summary.exchanges, summary.unfinished, summary.violations), (1, 1, 0));
+}
+
+/// What the proxy answers itself is in the API's envelope and reported: with `--enforce`, a request
+/// over its limit (413), and an upstream that does not answer (502). Without `--enforce`, a body
+/// over the limit passes unchecked, and the report says so.
+#[tokio::test]
+async fn the_proxys_own_answers_are_in_the_apis_envelope_and_reported() {
+    let (running, token) = emulator().await;
+    let http = reqwest::Client::new();
+    let create = |base: &str| {
+        http.post(format!("{base}/api/live_streams"))
+            .bearer_auth(&token)
+            .json(&json!({"name": "a name longer than sixteen bytes"}))
+            .send()
+    };
+    let small = ProxyOptions { body_limit: 16, enforce: true, ..ProxyOptions::default() };
+    let limited = proxy(&running.url(), "limited", small).await;
+    let answer = create(&limited.url).await.unwrap();
     assert_eq!(answer.status(), 413);
     let body: Value = answer.json().await.unwrap();
     assert_eq!(body["status"], "error", "{body}");
     assert_eq!(limited.reports()[0]["violations"][0]["rule"], "body-limit");
+
+    let small = ProxyOptions { body_limit: 16, ..ProxyOptions::default() };
+    let passing = proxy(&running.url(), "passing", small).await;
+    let answer = create(&passing.url).await.unwrap();
+    assert_eq!(answer.status(), 200, "forwarded");
+    let violations = &passing.reports()[0]["violations"];
+    assert_eq!(
+        (&violations[0]["direction"], &violations[0]["rule"]),
+        (&json!("request"), &json!("body-limit"))
+    );
+    assert_eq!(
+        (&violations[1]["direction"], &violations[1]["rule"]),
+        (&json!("response"), &json!("body-limit"))
+    );
 
     // A port that was just free: nothing listens there.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
