@@ -90,6 +90,10 @@ enum Command {
         /// Where to listen.
         #[arg(long, default_value = "127.0.0.1:8082")]
         listen: std::net::SocketAddr,
+        /// Also trust the certificate authorities in this PEM file for an `https` upstream (a
+        /// staging server with a private CA, say); the system's roots stay trusted.
+        #[arg(long, value_name = "FILE")]
+        upstream_ca: Option<std::path::PathBuf>,
         /// Answer a request that breaks the contract with the API's 400 instead of forwarding it.
         #[arg(long)]
         enforce: bool,
@@ -136,6 +140,7 @@ fn main() -> ExitCode {
             api,
             upstream,
             listen,
+            upstream_ca,
             enforce,
             header,
             record,
@@ -145,7 +150,7 @@ fn main() -> ExitCode {
             threads,
         } => {
             let options = ProxyOptions { enforce, header, record, body_limit, report };
-            match proxy(api, &upstream, listen, options, threads) {
+            match proxy(api, &upstream, listen, upstream_ca.as_deref(), options, threads) {
                 Ok(summary) => {
                     eprintln!("{}", json!({"summary": summary}));
                     if fail_on_violation && summary.violations > 0 {
@@ -229,11 +234,17 @@ fn proxy(
     api: Api,
     upstream: &str,
     listen: std::net::SocketAddr,
+    upstream_ca: Option<&std::path::Path>,
     options: ProxyOptions,
     threads: u16,
 ) -> Result<Summary, String> {
     let origin = upstream.parse().map_err(|error| format!("--upstream `{upstream}`: {error}"))?;
-    let proxy = Proxy::new(api, origin, options).map_err(|error| error.to_string())?;
+    let client = match upstream_ca {
+        None => reqwest::Client::builder(),
+        Some(path) => trusting(path)?,
+    };
+    let proxy =
+        Proxy::with_client(api, origin, options, client).map_err(|error| error.to_string())?;
     // One thread runs an exchange's two connections without handing work between threads.
     let runtime = match threads {
         1 => tokio::runtime::Builder::new_current_thread().enable_all().build(),
@@ -253,6 +264,26 @@ fn proxy(
         );
         proxy.serve(listener, stopped()).await.map_err(|error| error.to_string())
     })
+}
+
+/// An HTTP client that also trusts the certificate authorities in the PEM file at `path`.
+#[cfg(feature = "rustls")]
+fn trusting(path: &std::path::Path) -> Result<reqwest::ClientBuilder, String> {
+    let pem = std::fs::read(path)
+        .map_err(|error| format!("--upstream-ca {}: {error}", path.display()))?;
+    let roots = reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|error| format!("--upstream-ca {}: {error}", path.display()))?;
+    if roots.is_empty() {
+        return Err(format!("--upstream-ca {}: no PEM certificate in it", path.display()));
+    }
+    Ok(reqwest::Client::builder().tls_certs_merge(roots))
+}
+
+#[cfg(not(feature = "rustls"))]
+fn trusting(_: &std::path::Path) -> Result<reqwest::ClientBuilder, String> {
+    Err("--upstream-ca needs TLS: build with the `rustls` feature \
+         (`cargo install --path crates/conformance --features rustls`)"
+        .to_owned())
 }
 
 /// Completes at Ctrl-C or SIGTERM.

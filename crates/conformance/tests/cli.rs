@@ -158,6 +158,22 @@ fn proxy_refuses_an_upstream_with_a_path() {
     assert!(stderr.contains("give the origin (`http://127.0.0.1:8080`)"), "{stderr}");
 }
 
+#[test]
+fn proxy_names_an_upstream_ca_it_cannot_use() {
+    let ca = temp_file("not-a-ca.pem", "no certificate here");
+    let arguments = ["proxy", "--api", "aioz", "--upstream", "https://127.0.0.1:8443"];
+    let output = run(&[&arguments[..], &["--upstream-ca", &ca]].concat(), None);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    // Without the `rustls` feature the option itself is refused, naming the feature.
+    let expected = if stderr.contains("`rustls` feature") {
+        "--upstream-ca needs TLS"
+    } else {
+        "no PEM certificate"
+    };
+    assert!(stderr.contains("--upstream-ca") && stderr.contains(expected), "{stderr}");
+}
+
 /// The proxy as a process: it reports a request that breaks the contract on standard output, prints
 /// its summary on standard error when SIGTERM stops it, and exits 1 with `--fail-on-violation`.
 #[cfg(unix)]

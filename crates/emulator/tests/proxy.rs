@@ -352,3 +352,80 @@ async fn the_proxys_own_answers_are_in_the_apis_envelope_and_reported() {
     assert!(!body.to_string().contains("/api/live_streams"), "no path: {body}");
     assert_eq!(unreachable.reports()[0]["violations"][0]["rule"], "upstream");
 }
+
+/// A TLS front on 127.0.0.1 for the emulator, with a certificate for `localhost` made here: its
+/// origin and the certificate to trust.
+async fn tls_front(plain: std::net::SocketAddr) -> (String, reqwest::Certificate) {
+    use tokio_rustls::rustls;
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let trusted = reqwest::Certificate::from_der(certified.cert.der()).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into());
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![certified.cert.der().clone()], key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("https://localhost:{}", listener.local_addr().unwrap().port());
+    tokio::spawn(async move {
+        loop {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                // A handshake the client gave up on ends here.
+                let Ok(mut tls) = acceptor.accept(tcp).await else { return };
+                let mut emulator = tokio::net::TcpStream::connect(plain).await.unwrap();
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut emulator).await;
+            });
+        }
+    });
+    (origin, trusted)
+}
+
+/// An `https` upstream is reached through rustls, as the client reaches the vendors, and its
+/// certificate is verified: trusted, the exchanges pass; not trusted, the proxy answers 502.
+#[tokio::test]
+async fn an_https_upstream_is_reached_over_tls_and_verified() {
+    let (running, token) = emulator().await;
+    let (origin, trusted) = tls_front(running.address()).await;
+    let report = |name: &str| {
+        std::env::temp_dir().join(format!("streamspec-proxy-{name}-{}.jsonl", std::process::id()))
+    };
+    let serve = |proxy: Proxy| async move {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { proxy.serve(listener, std::future::pending()).await });
+        url
+    };
+    let options = ProxyOptions { report: Some(report("tls")), ..ProxyOptions::default() };
+    let trusting = reqwest::Client::builder().tls_certs_merge([trusted]);
+    let proxy = Proxy::with_client(Api::Aioz, origin.parse().unwrap(), options, trusting).unwrap();
+    let url = serve(proxy.clone()).await;
+    let client = streamspec_client::aioz::Client::builder(
+        format!("{url}/api"),
+        streamspec_client::aioz::Credentials::bearer(token.as_str()).unwrap(),
+    )
+    .build()
+    .unwrap();
+    let body = streamspec_client::aioz::types::CreateLiveStreamKeyRequest::new("over tls".into());
+    let key = client.create_live_stream_key().body(body).send().await.unwrap().into_inner().data;
+    client.get_live_stream_key().id(key.id.parse::<uuid::Uuid>().unwrap()).send().await.unwrap();
+    let summary = proxy.summary();
+    assert_eq!((summary.exchanges, summary.violations), (2, 0), "{summary:?}");
+    assert_eq!(running.controls().journal(Some("create_live_stream_key"), None).len(), 1);
+
+    let options = ProxyOptions { report: Some(report("untrusted")), ..ProxyOptions::default() };
+    let untrusting = Proxy::new(Api::Aioz, origin.parse().unwrap(), options).unwrap();
+    let url = serve(untrusting).await;
+    let answer = reqwest::Client::new()
+        .get(format!("{url}/api/live_streams"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 502, "an unknown certificate is refused");
+    assert_eq!(running.controls().journal(Some("list_live_stream_keys"), None).len(), 0);
+}
