@@ -3,7 +3,9 @@
 //! and through Stoplight Prism's `prism proxy` (pinned, installed into `target/prism`) on the same spec
 //! and the same upstream, twice: with one connection, for the latency one client sees (the p50 a
 //! proxy adds), and with 32, for the rate each sustains. Each cell is the median of R rounds of N
-//! seconds.
+//! seconds. A proxy's added p50 and the rate ratio are the medians of each round's own difference
+//! and ratio, and odd rounds run the columns in reverse, so that the machine's drift between runs
+//! (its latency varies by more than the goal from minute to minute) weighs on neither side.
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -84,8 +86,12 @@ pub fn run(seconds: u64, rounds: usize) -> Result<bool> {
                     format!("http://{ours}{}", workload.path),
                     format!("http://{theirs}{}", workload.prism_path),
                 ];
-                for (column, url) in urls.iter().enumerate() {
-                    let url = url.replace("{id}", &id);
+                let mut order: Vec<usize> = (0..urls.len()).collect();
+                if round % 2 == 0 {
+                    order.reverse();
+                }
+                for column in order {
+                    let url = urls[column].replace("{id}", &id);
                     let (name, connections) = (workload.name, load.1);
                     println!(
                         "bench proxy: round {round}/{rounds}, {name}, {connections} connections, {}: {url}",
@@ -110,16 +116,29 @@ pub fn run(seconds: u64, rounds: usize) -> Result<bool> {
         bench::today(),
         bench::machine(),
     );
-    let [one, loaded] = [0, 1].map(|load| {
-        std::mem::take(&mut samples[load])
-            .into_iter()
-            .map(|runs| runs.into_iter().map(median).collect::<Vec<Option<Figures>>>())
-            .collect::<Vec<_>>()
-    });
-    for ((workload, one), loaded) in workloads.iter().zip(one).zip(loaded) {
+    // The median of what `pair` makes of each round's (direct, ours, Prism) figures.
+    let paired = |load: usize, index: usize, pair: &dyn Fn([&Figures; 3]) -> f64| {
+        let runs = &samples[load][index];
+        let mut values: Vec<f64> =
+            (0..runs[0].len()).map(|round| pair([0, 1, 2].map(|c| &runs[c][round]))).collect();
+        values.sort_by(f64::total_cmp);
+        values.get(values.len().checked_sub(1)? / 2).copied()
+    };
+    for (index, workload) in workloads.iter().enumerate() {
+        let one: Vec<Option<Figures>> = samples[0][index].iter().cloned().map(median).collect();
+        let loaded: Vec<Option<Figures>> = samples[1][index].iter().cloned().map(median).collect();
         let ([Some(d1), Some(o1), Some(p1)], [Some(d32), Some(o32), Some(p32)]) =
             ([one[0], one[1], one[2]], [loaded[0], loaded[1], loaded[2]])
         else {
+            continue;
+        };
+        let (Some(ours_added), Some(prism_added), Some(ratio)) = (
+            paired(0, index, &|[direct, ours, _]| ours.p50_ms - direct.p50_ms),
+            paired(0, index, &|[direct, _, prism]| prism.p50_ms - direct.p50_ms),
+            paired(1, index, &|[_, ours, prism]| {
+                ours.requests_per_second / prism.requests_per_second
+            }),
+        ) else {
             continue;
         };
         let errors = [d1, o1, p1, d32, o32, p32].iter().map(|f| f.errors).sum::<u64>();
@@ -129,13 +148,13 @@ pub fn run(seconds: u64, rounds: usize) -> Result<bool> {
             if errors > 0 { format!(" ({errors} non-2xx)") } else { String::new() },
             d1.p50_ms,
             o1.p50_ms,
-            o1.p50_ms - d1.p50_ms,
+            ours_added,
             p1.p50_ms,
-            p1.p50_ms - d1.p50_ms,
+            prism_added,
             d32.requests_per_second,
             o32.requests_per_second,
             p32.requests_per_second,
-            o32.requests_per_second / p32.requests_per_second,
+            ratio,
         ));
     }
     println!("\n{table}");

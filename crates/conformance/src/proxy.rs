@@ -557,6 +557,12 @@ async fn exchange(State(proxy): State<Proxy>, request: Request) -> Response {
     }
     let upstream = match upstream {
         Ok(upstream) => upstream,
+        // The client's own body broke off (a finding already says so): nothing to blame upstream.
+        Err(_) if matches!(exchange.sent, Some(Passed::Broke(_))) => {
+            let message = "the request's body broke off before it had all come";
+            let answer = refusal(inner.api, StatusCode::BAD_REQUEST, message);
+            return proxy.finish(exchange, answer);
+        }
         Err(error) => {
             // The error names the upstream's origin only: the path may carry a credential.
             let message = format!("the upstream did not answer: {}", error.without_url());

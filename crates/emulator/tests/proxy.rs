@@ -429,3 +429,28 @@ async fn an_https_upstream_is_reached_over_tls_and_verified() {
     assert_eq!(answer.status(), 502, "an unknown certificate is refused");
     assert_eq!(running.controls().journal(Some("list_live_stream_keys"), None).len(), 0);
 }
+
+/// A client whose request body breaks off (it declared 100 bytes and sent 13) gets the API's 400
+/// from the proxy, the report names the request, and nothing reaches the emulator's store.
+#[tokio::test]
+async fn a_request_body_that_breaks_off_is_answered_400_and_reported() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (running, token) = emulator().await;
+    let proxied = proxy(&running.url(), "broken-off", ProxyOptions::default()).await;
+    let address = proxied.url.trim_start_matches("http://");
+    let mut tcp = tokio::net::TcpStream::connect(address).await.unwrap();
+    let head = format!(
+        "POST /api/live_streams HTTP/1.1\r\nhost: {address}\r\nauthorization: Bearer {token}\r\n\
+         content-type: application/json\r\ncontent-length: 100\r\n\r\n{{\"name\": \"cut"
+    );
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    tcp.shutdown().await.unwrap();
+    let mut answer = String::new();
+    tcp.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("\"status\":\"error\""), "AIOZ's envelope: {answer}");
+    let report = &proxied.reports()[0];
+    assert_eq!(report["violations"][0]["direction"], "request", "{report}");
+    assert_eq!(report["violations"][0]["rule"], "broke-off", "{report}");
+    assert_eq!(running.controls().journal(Some("create_live_stream_key"), None).len(), 0);
+}
