@@ -4,7 +4,7 @@
 //! and the same upstream, twice: with one connection, for the latency one client sees (the p50 a
 //! proxy adds), and with 32, for the rate each sustains. Each cell is the median of R rounds of N
 //! seconds. A proxy's added p50 and the rate ratio are the medians of each round's own difference
-//! and ratio, and odd rounds run the columns in reverse, so that the machine's drift between runs
+//! and ratio, and every other round runs the columns in reverse, so that the machine's drift between runs
 //! (its latency varies by more than the goal from minute to minute) weighs on neither side.
 
 use std::process::{Command, Stdio};
@@ -108,8 +108,9 @@ pub fn run(seconds: u64, rounds: usize) -> Result<bool> {
     let mut table = format!(
         "Proxy run of {} on {}: `wrk -d{seconds}s --latency` per run with one connection (`-t1 -c1`, \
          the p50 one client sees) and with 32 (`-t2 -c32`, the rate), on loopback, wrk, the emulator \
-         and the proxies sharing the machine; each cell is the median of {rounds} rounds \
-         (`cargo xtask bench proxy --seconds {seconds} --rounds {rounds}`). Our proxy reported \
+         and the proxies sharing the machine; each cell is the median of {rounds} rounds, each added \
+         p50 and ratio the median of the rounds' own, every other round running the columns in \
+         reverse (`cargo xtask bench proxy --seconds {seconds} --rounds {rounds}`). Our proxy reported \
          {violations} violations.\n\n\
          | workload | p50, 1 connection: direct | ours (added) | Prism (added) | req/s, 32 connections: direct | ours | Prism | ours ÷ Prism |\n\
          | --- | --- | --- | --- | --- | --- | --- | --- |\n",
