@@ -41,7 +41,7 @@ pub fn run() -> Result<bool> {
         Ok(())
     })?;
     step("cargo doc", || {
-        let status = Command::new(cargo_binary())
+        let status = cargo_command()
             .args(["doc", "--workspace", "--no-deps", "--locked"])
             .env("RUSTDOCFLAGS", "-D warnings")
             .status()
@@ -52,7 +52,7 @@ pub fn run() -> Result<bool> {
     step("cargo test", || cargo(&["test", "--workspace", "--locked"]))?;
     step("fuzz inputs replayed", || {
         // The fuzz crate is its own workspace; it shares `target/` so the project's crates build once.
-        let status = Command::new(cargo_binary())
+        let status = cargo_command()
             .args([
                 "test",
                 "--manifest-path",
@@ -132,8 +132,19 @@ pub(crate) fn cargo_binary() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
 }
 
+/// A cargo command, non-incremental unless `CARGO_INCREMENTAL` is set: on a fresh clone the
+/// incremental cache only costs disk (gigabytes for this workspace), and the setting is not part of
+/// cargo's fingerprints, so a later plain `cargo test` reuses what CI built.
+pub(crate) fn cargo_command() -> Command {
+    let mut command = Command::new(cargo_binary());
+    if std::env::var_os("CARGO_INCREMENTAL").is_none() {
+        command.env("CARGO_INCREMENTAL", "0");
+    }
+    command
+}
+
 pub(crate) fn cargo(arguments: &[&str]) -> Result<()> {
-    run_command(Command::new(cargo_binary()).args(arguments))
+    run_command(cargo_command().args(arguments))
 }
 
 pub(crate) fn run_command(command: &mut Command) -> Result<()> {
