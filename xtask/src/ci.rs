@@ -41,29 +41,27 @@ pub fn run() -> Result<bool> {
         Ok(())
     })?;
     step("cargo doc", || {
-        let status = cargo_command()
-            .args(["doc", "--workspace", "--no-deps", "--locked"])
-            .env("RUSTDOCFLAGS", "-D warnings")
-            .status()
-            .context("running cargo doc")?;
-        check_status("cargo doc", status)
+        run_command(
+            cargo_command()
+                .args(["doc", "--workspace", "--no-deps", "--locked"])
+                .env("RUSTDOCFLAGS", "-D warnings"),
+        )
     })?;
     step("tools the tests run (curl, ffmpeg)", || ensure_tools(&TOOLS))?;
     step("cargo test", || cargo(&["test", "--workspace", "--locked"]))?;
     step("fuzz inputs replayed", || {
         // The fuzz crate is its own workspace; it shares `target/` so the project's crates build once.
-        let status = cargo_command()
-            .args([
-                "test",
-                "--manifest-path",
-                "fuzz/Cargo.toml",
-                "--locked",
-                "--no-default-features",
-            ])
-            .env("CARGO_TARGET_DIR", root.join("target"))
-            .status()
-            .context("running the fuzz crate's tests")?;
-        check_status("cargo test --manifest-path fuzz/Cargo.toml", status)
+        run_command(
+            cargo_command()
+                .args([
+                    "test",
+                    "--manifest-path",
+                    "fuzz/Cargo.toml",
+                    "--locked",
+                    "--no-default-features",
+                ])
+                .env("CARGO_TARGET_DIR", root.join("target")),
+        )
     })?;
     step("schemathesis against the emulator", || schemathesis(&root))?;
     println!("ci: all checks passed");
